@@ -1,0 +1,96 @@
+"""The emulator's configuration: registered OAuth clients, behaviour switches and limits.
+
+Where ``google-api-facts.md`` marks a Google behaviour as unsure ([I]), the behaviour is a
+field here, so a test can pin either reading.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEMO_CLIENT_ID = "demo-client.apps.googleusercontent.com"
+DEMO_CLIENT_SECRET = "demo-client-secret"  # noqa: S105 - the emulator's public demo client
+DEMO_REDIRECT_URIS = (
+    "http://127.0.0.1:8080/auth/callback",
+    "http://localhost:8080/auth/callback",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    """An OAuth client registered with the emulator."""
+
+    client_id: str
+    client_secret: str
+    redirect_uris: tuple[str, ...]
+    name: str = "Demo app"
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaConfig:
+    """Sliding one-minute request limits (0 = unlimited), as Google's Calendar quotas."""
+
+    per_user_per_minute: int = 0
+    per_project_per_minute: int = 0
+    # How an exceeded limit is answered: "403" (usageLimits reasons) or "429".
+    exceeded_status: int = 403
+    window_seconds: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatorConfig:
+    """Everything that shapes the emulator's behaviour."""
+
+    clients: tuple[ClientConfig, ...] = (
+        ClientConfig(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URIS),
+    )
+    # Approve consent at once as the account named by login_hint (created if new).
+    auto_approve: bool = False
+    # The address the emulator is reachable at, used in URLs it hands out (resourceUri, iss).
+    public_url: str = "http://127.0.0.1:8765"
+
+    # OAuth lifetimes (seconds). Google: codes ~10 min [I], access tokens 3599 s.
+    code_ttl: float = 600.0
+    access_token_ttl: int = 3599
+    # Add `iss` to the success redirect, as newer Google responses do [I].
+    redirect_includes_iss: bool = True
+
+    # Calendar behaviour that Google's documents leave unsure.
+    # Status for a syncToken combined with a forbidden parameter [I: 400].
+    sync_token_forbidden_param_status: int = 400
+    # Calendar usage-limit switch (quotaExceeded) applies to writes only, or to every call.
+    quota_exceeded_writes_only: bool = True
+    # Batch requests: Google's documented maximum of inner calls.
+    batch_max_parts: int = 1000
+    # Push notifications: timeout for one POST to a channel's address.
+    push_timeout: float = 5.0
+    # Channels without an expiration live this long (Google: about a week [I]).
+    channel_default_ttl_ms: int = 7 * 24 * 3600 * 1000
+
+    quotas: QuotaConfig = field(default_factory=QuotaConfig)
+
+    @classmethod
+    def from_file(cls, path: Path, **overrides: Any) -> EmulatorConfig:
+        """Read a JSON config file.
+
+        Shape: ``{"clients": [{"client_id", "client_secret", "redirect_uris"}], "quotas": {...}}``
+        plus any other field of this class.
+        """
+        raw = json.loads(path.read_text())
+        clients = tuple(
+            ClientConfig(
+                client_id=c["client_id"],
+                client_secret=c["client_secret"],
+                redirect_uris=tuple(c["redirect_uris"]),
+                name=c.get("name", "Demo app"),
+            )
+            for c in raw.pop("clients", [])
+        )
+        quotas = QuotaConfig(**raw.pop("quotas", {}))
+        values: dict[str, Any] = {**raw, "quotas": quotas, **overrides}
+        if clients:
+            values["clients"] = clients
+        return cls(**values)

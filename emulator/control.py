@@ -1,0 +1,7 @@
+"""Placeholder."""
+
+from aiohttp import web
+
+
+def setup(app: web.Application) -> None:
+    """Placeholder."""

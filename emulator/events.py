@@ -1,0 +1,5 @@
+"""Placeholder, replaced by its implementation."""
+
+from emulator.api import Routes
+
+routes = Routes()

@@ -1,0 +1,77 @@
+"""The service's one configuration object.
+
+Built once at each process edge (`python -m worker`, `python -m auth_web`) from the
+environment (prefix ``GCAL_``) and handed down; nothing reads the environment elsewhere::
+
+    settings = Settings()                      # reads GCAL_* variables
+    settings = Settings(calendar_api_base=...)  # tests construct it explicitly
+
+Every Google URL is a setting, defaulting to Google's real endpoint, so the same code talks
+to Google in production and to the local emulator (`python -m emulator`) in tests and dev.
+"""
+
+from __future__ import annotations
+
+from pydantic import AnyHttpUrl, Field, RedisDsn, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+GOOGLE_AUTHORIZATION_ENDPOINT = "https://accounts.google.com/o/oauth2/v2/auth"
+GOOGLE_TOKEN_ENDPOINT = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
+GOOGLE_REVOKE_ENDPOINT = "https://oauth2.googleapis.com/revoke"
+GOOGLE_CALENDAR_API_BASE = "https://www.googleapis.com/calendar/v3/"
+GOOGLE_BATCH_ENDPOINT = "https://www.googleapis.com/batch/calendar/v3"
+
+# The one scope that reads and writes events and nothing else (see google-api-facts §1.7).
+CALENDAR_EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events"
+
+# Values that mark a secret as "not configured"; refused outside dev mode.
+_PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev"})
+
+
+class Settings(BaseSettings):
+    """Typed settings for every gcal-jobs process."""
+
+    model_config = SettingsConfigDict(env_prefix="GCAL_", extra="forbid", frozen=True)
+
+    dev_mode: bool = Field(
+        default=False,
+        description="Allow placeholder secrets and local defaults. Never set in production.",
+    )
+
+    # Google endpoints.
+    authorization_endpoint: AnyHttpUrl = AnyHttpUrl(GOOGLE_AUTHORIZATION_ENDPOINT)
+    token_endpoint: AnyHttpUrl = AnyHttpUrl(GOOGLE_TOKEN_ENDPOINT)
+    revoke_endpoint: AnyHttpUrl = AnyHttpUrl(GOOGLE_REVOKE_ENDPOINT)
+    calendar_api_base: AnyHttpUrl = Field(
+        default=AnyHttpUrl(GOOGLE_CALENDAR_API_BASE),
+        description="Calendar v3 base URL; must end in /calendar/v3/.",
+    )
+    batch_endpoint: AnyHttpUrl = AnyHttpUrl(GOOGLE_BATCH_ENDPOINT)
+
+    # OAuth client registered with Google.
+    client_id: str = ""
+    client_secret: SecretStr = SecretStr("")
+    redirect_uri: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8080/auth/callback")
+    scopes: tuple[str, ...] = (CALENDAR_EVENTS_SCOPE,)
+
+    # Infrastructure.
+    redis_url: RedisDsn = RedisDsn("redis://127.0.0.1:6379/0")
+
+    @field_validator("calendar_api_base")
+    @classmethod
+    def _calendar_base_shape(cls, value: AnyHttpUrl) -> AnyHttpUrl:
+        if not str(value).endswith("/calendar/v3/"):
+            raise ValueError("must end with /calendar/v3/")
+        return value
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> Settings:
+        if self.dev_mode:
+            return self
+        if self.client_id.strip().lower() in _PLACEHOLDER_SECRETS:
+            raise ValueError("client_id is not set (GCAL_CLIENT_ID); only dev mode may omit it")
+        if self.client_secret.get_secret_value().strip().lower() in _PLACEHOLDER_SECRETS:
+            raise ValueError(
+                "client_secret is not set (GCAL_CLIENT_SECRET); only dev mode may omit it"
+            )
+        return self

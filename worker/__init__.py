@@ -1,0 +1,1 @@
+"""arq workers that run the calendar jobs taken from Redis."""
