@@ -54,8 +54,29 @@ class Settings(BaseSettings):
     redirect_uri: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8080/auth/callback")
     scopes: tuple[str, ...] = (CALENDAR_EVENTS_SCOPE,)
 
+    # Account linking.
+    token_keys: tuple[SecretStr, ...] = Field(
+        default=(),
+        description="Fernet keys for tokens at rest, newest first (rotation: prepend a key, "
+        "then run the re-encrypt command). Generate: python -m gcal.crypto",
+    )
+    api_keys: tuple[SecretStr, ...] = Field(
+        default=(),
+        description="Bearer keys calling services use on /auth/url (several, for rotation).",
+    )
+    state_ttl: int = Field(default=600, ge=30, le=3600, description="OAuth state lifetime, s.")
+    return_to_allowlist: tuple[str, ...] = Field(
+        default=(),
+        description="URL prefixes return_to may start with (scheme://host[:port]/path...).",
+    )
+    refresh_margin: int = Field(
+        default=300, ge=0, description="Refresh access tokens this many seconds before expiry."
+    )
+    http_timeout: float = Field(default=20.0, gt=0, description="Per-request timeout to Google, s.")
+
     # Infrastructure.
     redis_url: RedisDsn = RedisDsn("redis://127.0.0.1:6379/0")
+    redis_prefix: str = Field(default="gcal", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
 
     @field_validator("calendar_api_base")
     @classmethod
@@ -74,4 +95,10 @@ class Settings(BaseSettings):
             raise ValueError(
                 "client_secret is not set (GCAL_CLIENT_SECRET); only dev mode may omit it"
             )
+        if not self.token_keys:
+            raise ValueError("token_keys is not set (GCAL_TOKEN_KEYS); only dev mode may omit it")
+        if not self.api_keys or any(
+            k.get_secret_value().strip().lower() in _PLACEHOLDER_SECRETS for k in self.api_keys
+        ):
+            raise ValueError("api_keys is not set (GCAL_API_KEYS); only dev mode may omit it")
         return self

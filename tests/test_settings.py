@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from gcal.crypto import generate_key
 from gcal.settings import (
     GOOGLE_BATCH_ENDPOINT,
     GOOGLE_CALENDAR_API_BASE,
@@ -51,8 +52,22 @@ def test_placeholder_secrets_are_refused_outside_dev_mode() -> None:
         Settings()
     with pytest.raises(ValidationError, match="client_secret is not set"):
         Settings(client_id="real-id", client_secret=SecretStr("changeme"))
-    settings = Settings(client_id="real-id", client_secret=SecretStr("s3cr3t-value"))
+    with pytest.raises(ValidationError, match="token_keys is not set"):
+        Settings(client_id="real-id", client_secret=SecretStr("s3cr3t-value"))
+    with pytest.raises(ValidationError, match="api_keys is not set"):
+        Settings(
+            client_id="real-id",
+            client_secret=SecretStr("s3cr3t-value"),
+            token_keys=(SecretStr(generate_key()),),
+        )
+    settings = Settings(
+        client_id="real-id",
+        client_secret=SecretStr("s3cr3t-value"),
+        token_keys=(SecretStr(generate_key()),),
+        api_keys=(SecretStr("caller-key-1"),),
+    )
     assert "s3cr3t-value" not in repr(settings)
+    assert "caller-key-1" not in repr(settings)
 
 
 def test_unknown_settings_are_rejected() -> None:
