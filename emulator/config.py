@@ -57,16 +57,47 @@ class EmulatorConfig:
     access_token_ttl: int = 3599
     # Add `iss` to the success redirect, as newer Google responses do [I].
     redirect_includes_iss: bool = True
+    # `prompt=none` when the account has not consented to every requested scope: the error
+    # redirected to the client, "consent_required" or "interaction_required" [I, OIDC].
+    prompt_none_error: str = "consent_required"
+    # Authorization requests that name a valid client and redirect_uri but are otherwise
+    # malformed (missing scope, bad prompt, bad PKCE method): Google shows `invalid_request`
+    # on its own page [3P]; True redirects it to the client as RFC 6749 §4.1.2.1 does.
+    redirect_invalid_request: bool = False
+    # A replayed authorization code revokes the tokens first issued from it, as RFC 6749
+    # §4.1.2 advises; whether Google does is not confirmed [I].
+    code_replay_revokes_tokens: bool = True
 
     # Calendar behaviour that Google's documents leave unsure.
     # Status for a syncToken combined with a forbidden parameter [I: 400].
     sync_token_forbidden_param_status: int = 400
+    # Inserting an id that a deleted (cancelled) event still holds answers 409 duplicate [I].
+    duplicate_id_includes_cancelled: bool = True
+    # Hard cap on instances produced by expanding one recurring event in one request [I].
+    recurrence_max_instances: int = 2500
+    # conferenceData.createRequest.status.statusCode right after insert: "success" or
+    # "pending" (Google creates conferences asynchronously) [I].
+    conference_create_status: str = "success"
+    # events.instances of a non-recurring event: the event as its only instance (False), or
+    # 400 (True) [I].
+    instances_non_recurring_error: bool = False
+    # freebusy.query clips busy periods to the requested [timeMin, timeMax) window [I].
+    freebusy_clip_to_window: bool = True
     # Calendar usage-limit switch (quotaExceeded) applies to writes only, or to every call.
     quota_exceeded_writes_only: bool = True
     # Batch requests: Google's documented maximum of inner calls.
     batch_max_parts: int = 1000
     # Push notifications: timeout for one POST to a channel's address.
     push_timeout: float = 5.0
+    # Google requires an https address with a valid certificate [D]; off for local receivers.
+    push_require_https: bool = False
+    # A receiver answering 500/502/503/504 (or not answering) is retried this many times,
+    # after push_retry_delay seconds, doubling each time (Google: "exponential backoff" [I]).
+    push_retries: int = 3
+    push_retry_delay: float = 1.0
+    # Send "not_exists" when an event is cancelled or deleted (google-api-facts §4.3). Real
+    # Calendar channels watch the events *collection*, which may only ever report "exists" [I].
+    push_not_exists_on_delete: bool = True
     # Channels without an expiration live this long (Google: about a week [I]).
     channel_default_ttl_ms: int = 7 * 24 * 3600 * 1000
 

@@ -88,10 +88,14 @@ class Faults:
     def rules(self) -> list[FaultRule]:
         return [live.rule for live in self._rules]
 
-    def plan(self, endpoint: str) -> FaultPlan:
-        """Draw the faults for one request to ``endpoint``."""
+    def plan(self, endpoint: str, *, exact: bool = False) -> FaultPlan:
+        """Draw the faults for one request to ``endpoint``.
+
+        ``exact`` skips ``*`` rules: a batch part is targeted only by rules naming its method,
+        since ``*`` rules already apply to the outer batch request.
+        """
         for live in self._rules:
-            if live.rule.endpoint not in ("*", endpoint):
+            if live.rule.endpoint != endpoint and (exact or live.rule.endpoint != "*"):
                 continue
             plan = self._draw(live.rule)
             if live.remaining is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,6 +75,10 @@ class AuthCode:
     code_challenge: str | None = None
     code_challenge_method: str | None = None
     nonce: str | None = None
+    # Set by the first successful exchange; a second one is a replay.
+    used: bool = False
+    # The tokens the first exchange issued (revoked if the code is replayed).
+    issued: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -112,6 +116,9 @@ class Event:
     seq: int
     # Cached serialization of ``resource``; cleared by :meth:`Calendar.touch`.
     json_cache: bytes | None = None
+    # Cached (start, end) epoch seconds parsed from ``resource`` (``emulator.eventbody.span``
+    # fills it lazily, so events built by any path get it); cleared by :meth:`Calendar.touch`.
+    span: tuple[float, float] | None = None
 
     @property
     def id(self) -> str:
@@ -139,6 +146,9 @@ class Calendar:
     # Events, by id. Filled lazily from ``pending`` (bulk seeding) on first access.
     _events: dict[str, Event] = field(default_factory=dict)
     pending: Callable[[Calendar], Iterator[dict[str, Any]]] | None = None
+    # Derived views of the events (sorted indexes, parsed recurrence rules), owned by
+    # ``emulator.eventquery``/``emulator.recurrence``; each entry records the ``seq`` it is for.
+    views: dict[str, Any] = field(default_factory=dict)
 
     @property
     def events(self) -> dict[str, Event]:
@@ -155,6 +165,7 @@ class Calendar:
         event.seq = self.seq
         event.resource["etag"] = etag_for(event.resource["id"], self.seq)
         event.json_cache = None
+        event.span = None
 
     def expire_sync_tokens(self) -> None:
         self.sync_floor = self.seq + 1
@@ -163,6 +174,17 @@ class Calendar:
 def etag_for(*parts: object) -> str:
     digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
     return f'"{int(digest, 16) % 10**16:016d}"'
+
+
+@dataclass(slots=True)
+class Delivery:
+    """The outcome of one push notification to a channel's address."""
+
+    message_number: int
+    state: str  # "sync", "exists" or "not_exists"
+    status: int | None = None  # the receiver's last HTTP status; None: no answer
+    attempts: int = 0
+    error: str | None = None  # why the last attempt failed without an answer
 
 
 @dataclass(slots=True)
@@ -179,6 +201,10 @@ class Channel:
     token: str | None = None
     message_number: int = 0
     client_id: str = ""
+    # Recent delivery outcomes (newest last, bounded) and running totals.
+    deliveries: deque[Delivery] = field(default_factory=lambda: deque(maxlen=50))
+    delivered: int = 0
+    failed: int = 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -198,8 +224,13 @@ class Store:
         self.access_tokens: dict[str, AccessToken] = {}
         self.channels: dict[str, Channel] = {}
         self.requests: Counter[str] = Counter()
+        # Every ``sendUpdates`` a write carried: (method, event id, value), e.g.
+        # ("events.insert", "abc123", "all"), for tests and the control API to read.
+        self.sent_updates: list[tuple[str, str, str]] = []
         # Called after every event change (push notifications listen here).
         self.listeners: list[Callable[[Calendar, Event], None]] = []
+        # Called after a channel is opened (push sends its "sync" message from here).
+        self.channel_listeners: list[Callable[[Channel], None]] = []
 
     def reset(self) -> None:
         """Forget every account, token, event and channel; keep clients and listeners."""
@@ -210,6 +241,7 @@ class Store:
         self.access_tokens.clear()
         self.channels.clear()
         self.requests.clear()
+        self.sent_updates.clear()
         self.clock.offset = 0.0
 
     def change(self, calendar: Calendar, event: Event) -> None:
@@ -217,6 +249,12 @@ class Store:
         calendar.touch(event)
         for listener in self.listeners:
             listener(calendar, event)
+
+    def open_channel(self, channel: Channel) -> None:
+        """Register a new push channel and tell the channel listeners."""
+        self.channels[channel.id] = channel
+        for listener in self.channel_listeners:
+            listener(channel)
 
     # Accounts and calendars ---------------------------------------------------------------
 

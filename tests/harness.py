@@ -45,6 +45,10 @@ class Emulator:
     def quotas(self) -> Quotas:
         return self.app[QUOTAS]
 
+    def configure(self, **changes: object) -> None:
+        """Change the running emulator's configuration (e.g. ``auto_approve=True``)."""
+        self.store.config = dataclasses.replace(self.store.config, **changes)  # type: ignore[arg-type]
+
     @property
     def calendar_base(self) -> str:
         return f"{self.url}/calendar/v3/"

@@ -1,0 +1,538 @@
+"""Event queries: events.list and events.instances filtering, ordering, paging and sync tokens.
+
+Owns the rules of google-api-facts §4.1: ``timeMin`` bounds event *ends* and ``timeMax``
+event *starts* (both exclusive), ``singleEvents`` expansion, ``orderBy``, ``maxResults``,
+``pageToken``/``nextPageToken`` (``nextSyncToken`` only on the last page), ``syncToken``
+(changes since the token, with ``cancelled`` tombstones; 410 once expired), ``showDeleted``,
+``updatedMin``, ``q``, ``iCalUID`` and extended-property filters.
+
+Tokens are opaque to clients: base64url of a small JSON object bound to its calendar. A page
+token carries the change sequence the listing started at, so the ``nextSyncToken`` of its last
+page misses nothing that changed while the client paged.
+
+Speed matters (the product's benchmarks list through the emulator): each stored event is
+serialized once (``Event.json_cache``), its times parsed once (``Event.span``), the calendar's
+events are kept sorted by id per change (``Calendar.views``), and a page body is the cached
+item bytes joined.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from multidict import MultiMapping
+
+from emulator.config import EmulatorConfig
+from emulator.errors import ApiError, bad_request, invalid_parameter
+from emulator.eventbody import parse_rfc3339, rfc3339_ms, span, zone
+from emulator.recurrence import Series, is_recurring
+from emulator.state import Calendar, Event, etag_for
+
+DEFAULT_MAX_RESULTS = 250
+MAX_MAX_RESULTS = 2500
+DEFAULT_REMINDERS = ({"method": "popup", "minutes": 10},)
+# Parameters that cannot accompany a syncToken (discovery document, verbatim list, §4.1).
+SYNC_FORBIDDEN = (
+    "iCalUID",
+    "orderBy",
+    "privateExtendedProperty",
+    "q",
+    "sharedExtendedProperty",
+    "timeMin",
+    "timeMax",
+    "updatedMin",
+)
+# Parameters that do not change what a listing returns (left out of a page token's binding).
+_UNBOUND = frozenset(
+    {"pageToken", "maxResults", "fields", "prettyPrint", "alt", "quotaUser", "key", "userIp"}
+)
+
+Key = Any  # str (default order), or (float|str, str) for orderBy=startTime/updated
+
+
+def encode_token(payload: dict[str, Any]) -> str:
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str) -> dict[str, Any] | None:
+    """The payload of one of our tokens, or None if ``token`` is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        payload = json.loads(raw)
+    except (binascii.Error, ValueError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def invalid_sync_token() -> ApiError:
+    # Reason and message as real clients see them (google-api-facts §4.1, §4.4).
+    return ApiError(400, "invalid", "Invalid sync token value.")
+
+
+def full_sync_required() -> ApiError:
+    # The exact 410 envelope of google-api-facts §4.1.
+    return ApiError(
+        410,
+        "fullSyncRequired",
+        "Sync token is no longer valid, a full sync is required.",
+        domain="calendar",
+        location="syncToken",
+        location_type="parameter",
+    )
+
+
+def _invalid_page_token() -> ApiError:
+    return bad_request("Invalid page token value.", reason="invalid", location="pageToken")
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a listing resumes: the change sequence it started at, and the last key sent."""
+
+    seq: int
+    floor: int
+    after: Key
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """The parameters of one events.list (or events.instances) call, validated."""
+
+    time_min: float | None = None
+    time_max: float | None = None
+    single_events: bool = False
+    order_by: str | None = None
+    max_results: int = DEFAULT_MAX_RESULTS
+    show_deleted: bool = False
+    updated_min: str | None = None  # as rfc3339_ms, comparable with ``updated`` strings
+    text: str | None = None
+    ical_uid: str | None = None
+    private_props: tuple[tuple[str, str], ...] = ()
+    shared_props: tuple[tuple[str, str], ...] = ()
+    event_types: frozenset[str] | None = None
+    time_zone: str | None = None
+    since: int | None = None  # the syncToken's sequence
+    cursor: Cursor | None = None
+    binding: str = ""
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters
+
+
+def _flag(query: MultiMapping[str], name: str) -> bool:
+    value = query.get(name)
+    if value is None:
+        return False
+    if value.lower() not in ("true", "false"):
+        raise invalid_parameter(name)
+    return value.lower() == "true"
+
+
+def _time(query: MultiMapping[str], name: str) -> float | None:
+    value = query.get(name)
+    if value is None:
+        return None
+    parsed = parse_rfc3339(value)
+    if parsed is None:
+        # timeMin/timeMax must be RFC 3339 with an offset (google-api-facts §4.1).
+        raise bad_request("Bad Request", location=name)
+    return parsed
+
+
+def _properties(query: MultiMapping[str], name: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for value in query.getall(name, []):
+        key, sep, wanted = value.partition("=")
+        if not sep or not key:
+            raise invalid_parameter(name)
+        pairs.append((key, wanted))
+    return tuple(pairs)
+
+
+def _binding(calendar_id: str, query: MultiMapping[str], scope: str) -> str:
+    items = sorted((k, v) for k, v in query.items() if k not in _UNBOUND)
+    digest = hashlib.blake2b(repr((calendar_id, scope, items)).encode(), digest_size=6)
+    return digest.hexdigest()
+
+
+def parse_query(
+    query: MultiMapping[str], calendar: Calendar, config: EmulatorConfig, *, scope: str
+) -> ListQuery:
+    """Validate events.list parameters (``scope`` names the method a page token is for)."""
+    sync_token = query.get("syncToken")
+    if sync_token is not None:
+        for name in SYNC_FORBIDDEN:
+            if name in query:
+                raise ApiError(
+                    config.sync_token_forbidden_param_status,
+                    "invalid",
+                    f"Sync token cannot be used with the {name} parameter.",
+                    location=name,
+                    location_type="parameter",
+                )
+    max_results = DEFAULT_MAX_RESULTS
+    if "maxResults" in query:
+        try:
+            max_results = int(query["maxResults"])
+        except ValueError as err:
+            raise invalid_parameter("maxResults") from err
+        # googleapiclient does not enforce minimum/maximum (google-api-facts §3.1).
+        if not 1 <= max_results <= MAX_MAX_RESULTS:
+            raise invalid_parameter(
+                "maxResults",
+                f"Invalid value '{max_results}'. Values must be within the range: [1, 2500]",
+            )
+    time_min, time_max = _time(query, "timeMin"), _time(query, "timeMax")
+    if time_min is not None and time_max is not None and time_max <= time_min:
+        raise ApiError(
+            400,
+            "timeRangeEmpty",
+            "The specified time range is empty.",
+            domain="calendar",
+            location="timeMax",
+            location_type="parameter",
+        )
+    single_events = _flag(query, "singleEvents")
+    order_by = query.get("orderBy")
+    if order_by not in (None, "startTime", "updated"):
+        raise invalid_parameter("orderBy")
+    if order_by == "startTime" and not single_events:
+        raise bad_request("The requested ordering is not available for the particular query.")
+    updated_min = _time(query, "updatedMin")
+    time_zone = query.get("timeZone")
+    if time_zone is not None and zone(time_zone) is None:
+        raise invalid_parameter("timeZone")
+    event_types = query.getall("eventTypes", [])
+    binding = _binding(calendar.id, query, scope)
+    since = None if sync_token is None else _sync_seq(sync_token, calendar)
+    cursor = None
+    if "pageToken" in query:
+        # events.instances pages in start order whatever orderBy says.
+        key_order = "startTime" if scope == "events.instances" else order_by
+        cursor = _cursor(query["pageToken"], calendar, binding, key_order)
+    return ListQuery(
+        time_min=time_min,
+        time_max=time_max,
+        single_events=single_events,
+        order_by=order_by,
+        max_results=max_results,
+        show_deleted=_flag(query, "showDeleted"),
+        updated_min=None if updated_min is None else rfc3339_ms(updated_min),
+        text=(query.get("q") or "").lower() or None,
+        ical_uid=query.get("iCalUID"),
+        private_props=_properties(query, "privateExtendedProperty"),
+        shared_props=_properties(query, "sharedExtendedProperty"),
+        event_types=frozenset(event_types) if event_types else None,
+        time_zone=time_zone,
+        since=since,
+        cursor=cursor,
+        binding=binding,
+    )
+
+
+def _sync_seq(token: str, calendar: Calendar) -> int:
+    payload = decode_token(token)
+    if payload is None or payload.get("k") != "sync" or payload.get("c") != calendar.id:
+        raise invalid_sync_token()
+    seq, floor = payload.get("s"), payload.get("f")
+    if type(seq) is not int or type(floor) is not int:
+        raise invalid_sync_token()
+    # Expired if an expiry happened after the token was issued and covers its sequence, or
+    # if the token is from a calendar's earlier life (a reset store).
+    expired = seq < calendar.sync_floor and floor < calendar.sync_floor
+    if expired or seq > calendar.seq:
+        raise full_sync_required()
+    return seq
+
+
+def sync_token(calendar: Calendar, seq: int, floor: int) -> str:
+    return encode_token({"k": "sync", "c": calendar.id, "s": seq, "f": floor})
+
+
+def _cursor(token: str, calendar: Calendar, binding: str, order_by: str | None) -> Cursor:
+    payload = decode_token(token)
+    if payload is None or payload.get("k") != "page" or payload.get("c") != calendar.id:
+        raise _invalid_page_token()
+    seq, floor, after = payload.get("s"), payload.get("f"), payload.get("a")
+    if payload.get("b") != binding or type(seq) is not int or type(floor) is not int:
+        raise _invalid_page_token()
+    if order_by is None:
+        if not isinstance(after, str):
+            raise _invalid_page_token()
+        return Cursor(seq, floor, after)
+    if not (isinstance(after, list) and len(after) == 2 and isinstance(after[1], str)):
+        raise _invalid_page_token()
+    first_type = str if order_by == "updated" else (int, float)
+    if not isinstance(after[0], first_type):
+        raise _invalid_page_token()
+    return Cursor(seq, floor, (after[0], after[1]))
+
+
+def _page_token(calendar: Calendar, query: ListQuery, seq: int, floor: int, after: Key) -> str:
+    last = list(after) if isinstance(after, tuple) else after
+    return encode_token(
+        {"k": "page", "c": calendar.id, "s": seq, "f": floor, "a": last, "b": query.binding}
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Rows
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """A calendar's events sorted by id, valid for one change sequence."""
+
+    seq: int
+    events: list[Event]
+    ids: list[str]
+    updated: str
+
+
+def _index(calendar: Calendar) -> _Index:
+    events = calendar.events  # materializes bulk-seeded events first
+    found = calendar.views.get("by_id")
+    if isinstance(found, _Index) and found.seq == calendar.seq:
+        return found
+    ordered = sorted(events.values(), key=lambda e: e.id)
+    updated = max((str(e.resource.get("updated", "")) for e in ordered), default="")
+    index = _Index(calendar.seq, ordered, [e.id for e in ordered], updated)
+    calendar.views["by_id"] = index
+    return index
+
+
+def item_json(event: Event) -> bytes:
+    """``event`` serialized once per change."""
+    cached = event.json_cache
+    if cached is None:
+        cached = event.json_cache = json.dumps(event.resource).encode()
+    return cached
+
+
+def tombstone(resource: dict[str, Any]) -> dict[str, Any]:
+    """What a sync shows of a cancelled event: its id (and instance identity), no details."""
+    stub = {
+        "kind": "calendar#event",
+        "etag": resource.get("etag"),
+        "id": resource["id"],
+        "status": "cancelled",
+    }
+    for name in ("recurringEventId", "originalStartTime"):
+        if name in resource:
+            stub[name] = resource[name]
+    return stub
+
+
+def _text_of(resource: dict[str, Any]) -> str:
+    parts = [str(resource.get(name, "")) for name in ("summary", "description", "location")]
+    people = [*resource.get("attendees", []), resource.get("organizer") or {}]
+    for person in people:
+        if isinstance(person, dict):
+            parts.append(str(person.get("email", "")))
+            parts.append(str(person.get("displayName", "")))
+    return "\n".join(parts).lower()
+
+
+def _props_match(resource: dict[str, Any], scope: str, wanted: tuple[tuple[str, str], ...]) -> bool:
+    if not wanted:
+        return True
+    props = (resource.get("extendedProperties") or {}).get(scope) or {}
+    return all(props.get(name) == value for name, value in wanted)
+
+
+class _Listing:
+    """One events.list run over a calendar: which rows, in which order."""
+
+    def __init__(self, calendar: Calendar, query: ListQuery, config: EmulatorConfig) -> None:
+        self.calendar = calendar
+        self.query = query
+        self.config = config
+        self.zone = calendar.time_zone
+
+    def _wanted(self, event: Event) -> bool:
+        """Whether a stored event belongs in the listing (before time-window checks)."""
+        q, resource = self.query, event.resource
+        if q.since is not None and event.seq <= q.since:
+            return False
+        if q.updated_min is not None and str(resource.get("updated", "")) < q.updated_min:
+            return False
+        if event.cancelled and not (q.show_deleted or q.since is not None or q.updated_min):
+            return False
+        if q.ical_uid is not None and resource.get("iCalUID") != q.ical_uid:
+            return False
+        if q.event_types is not None and resource.get("eventType", "default") not in q.event_types:
+            return False
+        if q.text is not None and q.text not in _text_of(resource):
+            return False
+        return _props_match(resource, "private", q.private_props) and _props_match(
+            resource, "shared", q.shared_props
+        )
+
+    def _in_window(self, event: Event) -> bool:
+        q = self.query
+        if q.time_min is None and q.time_max is None:
+            return True
+        if is_recurring(event.resource) and not event.cancelled:
+            series = Series.of(self.calendar, event)
+            originals = series.originals(after=q.time_min, before=q.time_max, limit=1)
+            return next(originals, None) is not None
+        start, end = span(event, self.zone)
+        if q.time_max is not None and start >= q.time_max:
+            return False
+        return q.time_min is None or end > q.time_min
+
+    def _render(self, event: Event) -> bytes:
+        q = self.query
+        if event.cancelled and not q.show_deleted and (q.since is not None or q.updated_min):
+            return json.dumps(tombstone(event.resource)).encode()
+        return item_json(event)
+
+    def _key(self, event: Event, start: float | None = None) -> Key:
+        order_by = self.query.order_by
+        if order_by is None:
+            return event.id
+        if order_by == "updated":
+            return (str(event.resource.get("updated", "")), event.id)
+        return (span(event, self.zone)[0] if start is None else start, event.id)
+
+    def _instances(self, master: Event) -> Iterator[tuple[Key, bytes]]:
+        q = self.query
+        series = Series.of(self.calendar, master)
+        events = self.calendar.events
+        updated = str(master.resource.get("updated", ""))
+        for original in series.originals(
+            after=q.time_min, before=q.time_max, limit=self.config.recurrence_max_instances
+        ):
+            instance_id = series.instance_id(original)
+            if instance_id in events:
+                continue  # a stored exception stands in for it
+            if self.query.order_by == "startTime":
+                key: Key = (series.timestamp(original), instance_id)
+            elif self.query.order_by == "updated":
+                key = (updated, instance_id)
+            else:
+                key = instance_id
+            yield key, json.dumps(series.instance(original)).encode()
+
+    def rows(self) -> Iterator[tuple[Key, bytes]]:
+        q = self.query
+        index = _index(self.calendar)
+        events = index.events
+        start = 0
+        if q.cursor is not None and q.order_by is None and not q.single_events:
+            start = bisect.bisect_right(index.ids, q.cursor.after)
+        for position in range(start, len(events)):
+            event = events[position]
+            if not self._wanted(event):
+                continue
+            if q.single_events and is_recurring(event.resource) and not event.cancelled:
+                yield from self._instances(event)
+            elif self._in_window(event):
+                yield self._key(event), self._render(event)
+
+    @property
+    def presorted(self) -> bool:
+        """Rows come out in key order already (no sort needed, early stop possible)."""
+        return self.query.order_by is None and not self.query.single_events
+
+
+def paginate(
+    rows: Iterator[tuple[Key, bytes]], after: Key | None, limit: int, presorted: bool
+) -> tuple[list[bytes], Key | None]:
+    """Up to ``limit`` rows after the cursor, and the key to resume from (None: last page)."""
+    if presorted:
+        picked = []
+        for row in rows:
+            picked.append(row)
+            if len(picked) > limit:
+                break
+    else:
+        picked = sorted((r for r in rows if after is None or r[0] > after), key=lambda r: r[0])
+    if len(picked) > limit:
+        return [body for _, body in picked[:limit]], picked[limit - 1][0]
+    return [body for _, body in picked], None
+
+
+def envelope(
+    calendar: Calendar, items: list[bytes], time_zone: str | None, extra: dict[str, Any]
+) -> bytes:
+    """A ``calendar#events`` body around already-serialized items."""
+    head: dict[str, Any] = {
+        "kind": "calendar#events",
+        "etag": etag_for(calendar.id, calendar.seq),
+        "summary": calendar.summary,
+    }
+    if calendar.description:
+        head["description"] = calendar.description
+    head["updated"] = _index(calendar).updated or rfc3339_ms(0)
+    head["timeZone"] = time_zone or calendar.time_zone
+    head["accessRole"] = "owner"
+    head["defaultReminders"] = list(DEFAULT_REMINDERS)
+    head.update(extra)
+    opening = json.dumps(head).encode()[:-1]
+    return b"".join((opening, b', "items": [', b", ".join(items), b"]}"))
+
+
+def list_events(calendar: Calendar, query: ListQuery, config: EmulatorConfig) -> bytes:
+    """The body of one events.list page."""
+    cursor = query.cursor
+    seq, floor = (cursor.seq, cursor.floor) if cursor else (calendar.seq, calendar.sync_floor)
+    listing = _Listing(calendar, query, config)
+    after = cursor.after if cursor else None
+    items, last = paginate(listing.rows(), after, query.max_results, listing.presorted)
+    if last is not None:
+        extra = {"nextPageToken": _page_token(calendar, query, seq, floor, last)}
+    else:
+        # nextSyncToken only on the last page (google-api-facts §4.1).
+        extra = {"nextSyncToken": sync_token(calendar, seq, floor)}
+    return envelope(calendar, items, query.time_zone, extra)
+
+
+def list_instances(
+    calendar: Calendar, master: Event, query: ListQuery, config: EmulatorConfig
+) -> bytes:
+    """The body of one events.instances page: the series' instances in start order."""
+    rows: list[tuple[Key, bytes]] = []
+    zone_name = calendar.time_zone
+    if is_recurring(master.resource):
+        series = Series.of(calendar, master)
+        events = calendar.events
+        for original in series.originals(
+            after=query.time_min, before=query.time_max, limit=config.recurrence_max_instances
+        ):
+            instance_id = series.instance_id(original)
+            if instance_id not in events:
+                resource = series.instance(original)
+                rows.append(
+                    ((series.timestamp(original), instance_id), json.dumps(resource).encode())
+                )
+        for event in events.values():
+            if event.resource.get("recurringEventId") != master.id:
+                continue
+            if event.cancelled and not query.show_deleted:
+                continue
+            start, end = span(event, zone_name)
+            if query.time_max is not None and start >= query.time_max:
+                continue
+            if query.time_min is not None and end <= query.time_min:
+                continue
+            rows.append(((start, event.id), item_json(event)))
+    else:
+        rows.append(((span(master, zone_name)[0], master.id), item_json(master)))
+    cursor = query.cursor
+    after = cursor.after if cursor else None
+    items, last = paginate(iter(rows), after, query.max_results, presorted=False)
+    extra: dict[str, Any] = {}
+    if last is not None:
+        seq, floor = (cursor.seq, cursor.floor) if cursor else (calendar.seq, calendar.sync_floor)
+        extra["nextPageToken"] = _page_token(calendar, query, seq, floor, last)
+    return envelope(calendar, items, query.time_zone, extra)
