@@ -25,6 +25,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from math import inf
 from typing import Any
 
 from multidict import MultiMapping
@@ -288,12 +289,18 @@ def _page_token(calendar: Calendar, query: ListQuery, seq: int, floor: int, afte
 # Rows
 
 
+# One stored event as a listing sees it: id, start, end, cancelled, recurring master, event.
+_Row = tuple[str, float, float, bool, bool, Event]
+
+
 @dataclass(frozen=True, slots=True)
 class _Index:
-    """A calendar's events sorted by id, valid for one change sequence."""
+    """A calendar's events sorted by id with their times parsed, valid for one change
+    sequence (and time zone: all-day events span their dates in the calendar's zone)."""
 
     seq: int
-    events: list[Event]
+    zone: str
+    rows: list[_Row]
     ids: list[str]
     updated: str
 
@@ -301,11 +308,15 @@ class _Index:
 def _index(calendar: Calendar) -> _Index:
     events = calendar.events  # materializes bulk-seeded events first
     found = calendar.views.get("by_id")
-    if isinstance(found, _Index) and found.seq == calendar.seq:
+    if isinstance(found, _Index) and found.seq == calendar.seq and found.zone == calendar.time_zone:
         return found
-    ordered = sorted(events.values(), key=lambda e: e.id)
-    updated = max((str(e.resource.get("updated", "")) for e in ordered), default="")
-    index = _Index(calendar.seq, ordered, [e.id for e in ordered], updated)
+    rows: list[_Row] = []
+    tz = calendar.time_zone
+    for event in sorted(events.values(), key=lambda e: e.id):
+        start, end = span(event, tz)
+        rows.append((event.id, start, end, event.cancelled, is_recurring(event.resource), event))
+    updated = max((str(r[5].resource.get("updated", "")) for r in rows), default="")
+    index = _Index(calendar.seq, tz, rows, [r[0] for r in rows], updated)
     calendar.views["by_id"] = index
     return index
 
@@ -365,8 +376,6 @@ class _Listing:
             return False
         if q.updated_min is not None and str(resource.get("updated", "")) < q.updated_min:
             return False
-        if event.cancelled and not (q.show_deleted or q.since is not None or q.updated_min):
-            return False
         if q.ical_uid is not None and resource.get("iCalUID") != q.ical_uid:
             return False
         if q.event_types is not None and resource.get("eventType", "default") not in q.event_types:
@@ -377,32 +386,22 @@ class _Listing:
             resource, "shared", q.shared_props
         )
 
-    def _in_window(self, event: Event) -> bool:
+    def _series_in_window(self, master: Event) -> bool:
         q = self.query
         if q.time_min is None and q.time_max is None:
             return True
-        if is_recurring(event.resource) and not event.cancelled:
-            series = Series.of(self.calendar, event)
-            originals = series.originals(after=q.time_min, before=q.time_max, limit=1)
-            return next(originals, None) is not None
-        start, end = span(event, self.zone)
-        if q.time_max is not None and start >= q.time_max:
-            return False
-        return q.time_min is None or end > q.time_min
+        originals = Series.of(self.calendar, master).originals(
+            after=q.time_min, before=q.time_max, limit=1
+        )
+        return next(originals, None) is not None
 
-    def _render(self, event: Event) -> bytes:
-        q = self.query
-        if event.cancelled and not q.show_deleted and (q.since is not None or q.updated_min):
-            return json.dumps(tombstone(event.resource)).encode()
-        return item_json(event)
-
-    def _key(self, event: Event, start: float | None = None) -> Key:
+    def _key(self, row: _Row) -> Key:
         order_by = self.query.order_by
         if order_by is None:
-            return event.id
+            return row[0]
         if order_by == "updated":
-            return (str(event.resource.get("updated", "")), event.id)
-        return (span(event, self.zone)[0] if start is None else start, event.id)
+            return (str(row[5].resource.get("updated", "")), row[0])
+        return (row[1], row[0])
 
     def _instances(self, master: Event) -> Iterator[tuple[Key, bytes]]:
         q = self.query
@@ -424,20 +423,45 @@ class _Listing:
             yield key, json.dumps(series.instance(original)).encode()
 
     def rows(self) -> Iterator[tuple[Key, bytes]]:
+        """(key, item JSON) of every item of the listing, in id order.
+
+        The hot path of the emulator: kept to local variables and one tuple per event.
+        """
         q = self.query
         index = _index(self.calendar)
-        events = index.events
-        start = 0
-        if q.cursor is not None and q.order_by is None and not q.single_events:
-            start = bisect.bisect_right(index.ids, q.cursor.after)
-        for position in range(start, len(events)):
-            event = events[position]
-            if not self._wanted(event):
+        first = 0
+        if q.cursor is not None and self.presorted:
+            first = bisect.bisect_right(index.ids, q.cursor.after)
+        # Deleted events show in syncs and updatedMin queries whatever showDeleted says, but
+        # stripped to a tombstone unless showDeleted (google-api-facts §4.1).
+        changes = q.since is not None or q.updated_min is not None
+        show_cancelled = q.show_deleted or changes
+        strip_cancelled = changes and not q.show_deleted
+        filtered = changes or bool(
+            q.ical_uid or q.event_types or q.text or q.private_props or q.shared_props
+        )
+        low = -inf if q.time_min is None else q.time_min
+        high = inf if q.time_max is None else q.time_max
+        single, default_order = q.single_events, q.order_by is None
+        for row in index.rows[first:]:
+            event_id, start, end, cancelled, recurring, event = row
+            if cancelled and not show_cancelled:
                 continue
-            if q.single_events and is_recurring(event.resource) and not event.cancelled:
-                yield from self._instances(event)
-            elif self._in_window(event):
-                yield self._key(event), self._render(event)
+            if filtered and not self._wanted(event):
+                continue
+            if recurring and not cancelled:
+                if single:
+                    yield from self._instances(event)
+                    continue
+                if not self._series_in_window(event):
+                    continue
+            elif start >= high or end <= low:
+                continue
+            if cancelled and strip_cancelled:
+                body = json.dumps(tombstone(event.resource)).encode()
+            else:
+                body = event.json_cache or item_json(event)
+            yield (event_id if default_order else self._key(row)), body
 
     @property
     def presorted(self) -> bool:

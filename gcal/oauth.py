@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import secrets
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -40,8 +41,23 @@ from gcal.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# Google reports these short OpenID scope names back as full URLs (google-api-facts §1.2).
+_SCOPE_ALIASES = {
+    "email": "https://www.googleapis.com/auth/userinfo.email",
+    "profile": "https://www.googleapis.com/auth/userinfo.profile",
+}
 _TRANSIENT_ERRORS = frozenset({"internal_failure", "server_error", "temporarily_unavailable"})
 RETRY_ATTEMPTS = 3
+
+
+def normalize_scopes(scopes: Iterable[str]) -> frozenset[str]:
+    """Scopes as Google reports them granted (``email`` -> ``.../userinfo.email``)."""
+    return frozenset(_SCOPE_ALIASES.get(scope, scope) for scope in scopes)
+
+
+def missing_scopes(required: Iterable[str], granted: Iterable[str]) -> list[str]:
+    """The required scopes ``granted`` lacks, sorted."""
+    return sorted(normalize_scopes(required) - normalize_scopes(granted))
 
 
 def new_state() -> str:

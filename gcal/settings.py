@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     )
     http_timeout: float = Field(default=20.0, gt=0, description="Per-request timeout to Google, s.")
 
+    # The auth_web server.
+    auth_web_host: str = "127.0.0.1"
+    auth_web_port: int = Field(default=8080, ge=0, le=65535)
+
     # Infrastructure.
     redis_url: RedisDsn = RedisDsn("redis://127.0.0.1:6379/0")
     redis_prefix: str = Field(default="gcal", pattern=r"^[A-Za-z0-9_.-]{1,32}$")

@@ -193,6 +193,27 @@ class TokenStore:
             Notification(type=NotificationType.AUTH_REVOKED, user_id=user_id, email=email)
         )
 
+    async def disconnect(self, user_id: str) -> bool:
+        """Revoke the user's grant at Google, then forget everything kept for the user.
+
+        Idempotent: a user with nothing stored is simply reported as not linked (False).
+        A transient failure to reach Google raises :class:`UpstreamUnavailable` and keeps
+        the tokens, so a retry can still revoke them.
+        """
+        tokens = await self.get(user_id)
+        if tokens is not None:
+            # Revoking the refresh token revokes the whole grant, access tokens included.
+            await self._oauth.revoke(tokens.refresh_token)
+        await self._redis.delete(self._keys.tokens(user_id), self._keys.reconsent(user_id))
+        if tokens is not None:
+            log.info("disconnected user=%s", user_id)
+            await self._notifier.publish(
+                Notification(
+                    type=NotificationType.AUTH_DISCONNECTED, user_id=user_id, email=tokens.email
+                )
+            )
+        return tokens is not None
+
     # Key rotation ------------------------------------------------------------------------------
 
     async def reencrypt_all(self) -> int:

@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
+import stamina
 from aiohttp import web
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from emulator.config import EmulatorConfig
 from tests.harness import Emulator, ThreadedEmulator, start_in_loop
+from tests.services import AuthWeb, start_auth_web
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 MakeEmulator = Callable[..., Awaitable[Emulator]]
+MakeAuthWeb = Callable[..., Awaitable[AuthWeb]]
+
+
+@pytest.fixture(autouse=True)
+def _no_retry_backoff() -> Iterator[None]:
+    """In-call retries keep their attempt count but do not wait between attempts."""
+    with stamina.set_testing(True, attempts=3):
+        yield
 
 
 @pytest.fixture
@@ -43,3 +58,40 @@ def threaded_emulator() -> Iterator[Emulator]:
     emulator = server.start()
     yield emulator
     server.stop()
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    """The real Redis on 127.0.0.1:6379. Tests that need it fail, never skip, without it."""
+    client = Redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as err:
+        pytest.fail(f"these tests need Redis on 127.0.0.1:6379 (.ci/run starts it): {err}")
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def redis_prefix(redis: Redis) -> AsyncIterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    keys = [key async for key in redis.scan_iter(match=f"{prefix}:*", count=1000)]
+    if keys:
+        await redis.delete(*keys)
+
+
+@pytest.fixture
+async def make_auth_web(emulator: Emulator, redis_prefix: str) -> AsyncIterator[MakeAuthWeb]:
+    """Start auth_web against ``emulator`` and real Redis: ``await make_auth_web(**settings)``."""
+    started: list[AuthWeb] = []
+
+    async def make(**changes: object) -> AuthWeb:
+        auth_web = await start_auth_web(emulator, redis_prefix, **changes)
+        started.append(auth_web)
+        return auth_web
+
+    yield make
+    for auth_web in started:
+        await auth_web.runner.cleanup()

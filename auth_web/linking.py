@@ -1,0 +1,268 @@
+"""Account linking: the consent URL calling services ask for, and Google's callback.
+
+``GET /auth/url/{user_id}`` (bearer key) creates a single-use ``state`` bound to the user, a
+PKCE verifier and an optional ``return_to``, keeps it sealed in Redis for ``state_ttl``
+seconds, and answers ``{"url", "expires_at"}``. ``GET /auth/callback`` is where Google sends
+the user's browser: it consumes the state (GETDEL: a replay finds nothing), exchanges the code
+with the verifier, checks the granted scopes, stores the tokens encrypted, announces the link,
+and shows a page or redirects to ``return_to``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from auth_web.deps import Deps, deps
+from auth_web.pages import page
+from gcal.errors import GcalError, InvalidRequest, UpstreamUnavailable
+from gcal.keys import check_user_id
+from gcal.notifications import Notification, NotificationType
+from gcal.oauth import missing_scopes, new_pkce, new_state
+
+log = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+_STATE_PURPOSE = "oauth_state"
+_MAX_LOGIN_HINT = 320
+_MAX_RETURN_TO = 2048
+
+
+def _json_error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response(
+        {"error": {"code": code, "message": message}},
+        status=status,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _authorized(request: web.Request, d: Deps) -> bool:
+    """Whether the request carries one of the configured bearer keys (constant time)."""
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not presented:
+        return False
+    given = presented.strip().encode()
+    # Compare against every key, so timing does not reveal which (if any) matched.
+    matches = [
+        hmac.compare_digest(given, k.get_secret_value().encode()) for k in d.settings.api_keys
+    ]
+    return any(matches)
+
+
+def allowed_return_to(value: str, allowlist: tuple[str, ...]) -> bool:
+    """Whether ``value`` is an absolute http(s) URL under one of the allowlisted prefixes.
+
+    Scheme and host must match exactly and the path must start with the prefix's path, so
+    ``https://app.example/`` does not admit ``https://app.example.evil/``.
+    """
+    target = urlsplit(value)
+    if target.scheme not in ("http", "https") or not target.netloc or "\\" in value:
+        return False
+    for prefix in allowlist:
+        allowed = urlsplit(prefix)
+        if (target.scheme, target.netloc.lower()) != (allowed.scheme, allowed.netloc.lower()):
+            continue
+        base = allowed.path or "/"
+        if base.endswith("/"):
+            if target.path.startswith(base) or target.path == base.rstrip("/"):
+                return True
+        elif target.path == base or target.path.startswith(base + "/"):
+            return True
+    return False
+
+
+def state_digest(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+@routes.get("/auth/url/{user_id}", name="auth_url")
+async def auth_url(request: web.Request) -> web.Response:
+    d = deps(request)
+    if not _authorized(request, d):
+        return _json_error(401, "unauthorized", "a valid bearer key is required")
+    try:
+        user_id = check_user_id(request.match_info["user_id"])
+    except InvalidRequest as err:
+        return _json_error(400, err.code, err.message)
+    return_to = request.query.get("return_to")
+    if return_to is not None and (
+        len(return_to) > _MAX_RETURN_TO
+        or not allowed_return_to(return_to, d.settings.return_to_allowlist)
+    ):
+        return _json_error(400, "invalid_request", "return_to is not an allowed URL")
+    login_hint = request.query.get("login_hint")
+    if login_hint is not None and (
+        not login_hint or len(login_hint) > _MAX_LOGIN_HINT or not login_hint.isprintable()
+    ):
+        return _json_error(400, "invalid_request", "login_hint is not a valid hint")
+
+    state = new_state()
+    verifier, challenge = new_pkce()
+    ttl = d.settings.state_ttl
+    digest = state_digest(state)
+    sealed = d.cipher.seal(
+        _STATE_PURPOSE, digest, {"user_id": user_id, "verifier": verifier, "return_to": return_to}
+    )
+    await d.redis.set(d.keys.oauth_state(digest), sealed, ex=ttl, nx=True)
+    expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ttl)
+    d.metrics.consent_urls.inc()
+    log.info("consent url issued user=%s", user_id)
+    return web.json_response(
+        {
+            "url": d.oauth.consent_url(
+                state=state, code_challenge=challenge, login_hint=login_hint
+            ),
+            "expires_at": expires_at.isoformat().replace("+00:00", "Z"),
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def _consume_state(d: Deps, state: str) -> dict[str, Any] | None:
+    digest = state_digest(state)
+    sealed = await d.redis.getdel(d.keys.oauth_state(digest))
+    if sealed is None:
+        return None
+    try:
+        return d.cipher.open(_STATE_PURPOSE, digest, sealed)
+    except GcalError:
+        log.warning("oauth state record could not be opened")
+        return None
+
+
+@routes.get("/auth/callback", name="auth_callback")
+async def auth_callback(request: web.Request) -> web.StreamResponse:
+    d = deps(request)
+    query = request.query
+    state = query.get("state", "")
+    if not state or len(state) > 512:
+        d.metrics.callbacks.labels("bad_state").inc()
+        return page(
+            400,
+            "Sign-in link not valid",
+            "This page needs a sign-in request to finish.",
+            "Start linking your Google account again from the app.",
+        )
+    pending = await _consume_state(d, state)
+    if pending is None:
+        log.info("callback with unknown, expired or used state")
+        d.metrics.callbacks.labels("bad_state").inc()
+        return page(
+            400,
+            "Sign-in link expired",
+            "This sign-in request has expired or was already used.",
+            "Start linking your Google account again from the app.",
+        )
+    user_id: str = pending["user_id"]
+    error = query.get("error")
+    if error == "access_denied":
+        log.info("consent denied user=%s", user_id)
+        d.metrics.callbacks.labels("denied").inc()
+        return page(
+            403,
+            "Access not granted",
+            "You chose not to give access to your Google Calendar.",
+            "Nothing was linked. You can start again from the app at any time.",
+        )
+    if error:
+        log.info("consent failed user=%s error=%s", user_id, error[:64])
+        d.metrics.callbacks.labels("failed").inc()
+        return page(
+            400,
+            "Google sign-in failed",
+            f"Google reported an error: {error[:64]}.",
+            "Nothing was linked. Start again from the app.",
+        )
+    code = query.get("code")
+    if not code:
+        d.metrics.callbacks.labels("failed").inc()
+        return page(
+            400,
+            "Sign-in incomplete",
+            "Google did not send an authorization code.",
+            "Nothing was linked. Start again from the app.",
+        )
+
+    try:
+        grant = await d.oauth.exchange_code(code, pending["verifier"])
+    except UpstreamUnavailable:
+        d.metrics.callbacks.labels("failed").inc()
+        return page(
+            502,
+            "Google is not answering",
+            "Google could not be reached to finish linking.",
+            "Nothing was linked. Please try again in a minute.",
+        )
+    except GcalError as err:
+        log.warning("code exchange failed user=%s code=%s", user_id, err.code)
+        d.metrics.callbacks.labels("failed").inc()
+        return page(
+            400,
+            "Sign-in could not be completed",
+            "Google did not accept this sign-in.",
+            "Nothing was linked. Start again from the app.",
+        )
+
+    missing = missing_scopes(d.settings.scopes, grant.scopes)
+    if missing:
+        # Keep nothing of a partial grant, and give it back to Google.
+        try:
+            await d.oauth.revoke(grant.access_token.get_secret_value())
+        except GcalError:
+            log.warning("could not revoke a partial grant user=%s", user_id)
+        await d.notifier.publish(
+            Notification(
+                type=NotificationType.AUTH_SCOPE_MISSING,
+                user_id=user_id,
+                email=grant.email,
+                scopes=sorted(grant.scopes),
+                missing_scopes=missing,
+            )
+        )
+        d.metrics.callbacks.labels("scope_missing").inc()
+        return page(
+            403,
+            "Calendar permission missing",
+            "Linking needs permission to see and edit your calendar events, which was not given.",
+            "Nothing was linked. Start again and keep the calendar permission ticked.",
+        )
+
+    if grant.refresh_token is None:
+        log.error("google granted no refresh token user=%s", user_id)
+        d.metrics.callbacks.labels("failed").inc()
+        return page(
+            502,
+            "Sign-in could not be completed",
+            "Google did not grant lasting access.",
+            "Nothing was linked. Start again from the app.",
+        )
+    tokens = await d.tokens.link(user_id, grant)
+    await d.notifier.publish(
+        Notification(
+            type=NotificationType.AUTH_LINKED,
+            user_id=user_id,
+            email=tokens.email,
+            scopes=sorted(tokens.scopes),
+        )
+    )
+    log.info("account linked user=%s", user_id)
+    d.metrics.callbacks.labels("linked").inc()
+    return_to = pending.get("return_to")
+    if return_to:
+        raise web.HTTPSeeOther(
+            location=return_to,
+            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        )
+    return page(
+        200,
+        "Google Calendar linked",
+        "Your Google Calendar is now linked.",
+        "You can close this window.",
+    )

@@ -1,0 +1,49 @@
+"""A separate process that asks the token store for one user's access token many times at once.
+
+Run by ``tests/test_tokens.py`` as several processes in parallel to prove that refreshes are
+single-flight across processes. Reads its configuration as JSON from argv[1]; prints the
+distinct access tokens it was given, as a JSON list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import aiohttp
+from pydantic import SecretStr
+from redis.asyncio import Redis
+
+from gcal.crypto import Cipher
+from gcal.keys import RedisKeys
+from gcal.notifications import Notifier
+from gcal.oauth import OAuthClient
+from gcal.settings import Settings
+from gcal.tokens import TokenStore
+
+
+async def race(config: dict[str, str | int]) -> set[str]:
+    settings = Settings(
+        client_id=str(config["client_id"]),
+        client_secret=SecretStr(str(config["client_secret"])),
+        token_endpoint=str(config["token_endpoint"]),  # type: ignore[arg-type]
+        token_keys=(SecretStr(str(config["key"])),),
+        api_keys=(SecretStr("unused-here"),),
+        redis_prefix=str(config["prefix"]),
+    )
+    redis = Redis.from_url(str(config["redis_url"]))
+    keys = RedisKeys(settings.redis_prefix)
+    async with aiohttp.ClientSession() as http:
+        oauth = OAuthClient(settings, http)
+        store = TokenStore(redis, keys, Cipher(settings.token_keys), oauth, Notifier(redis, keys))
+        callers = int(config["callers"])
+        tokens = await asyncio.gather(
+            *(store.access_token(str(config["user_id"])) for _ in range(callers))
+        )
+    await redis.aclose()
+    return set(tokens)
+
+
+if __name__ == "__main__":
+    print(json.dumps(sorted(asyncio.run(race(json.loads(sys.argv[1]))))))  # noqa: T201

@@ -1,0 +1,71 @@
+"""A real browser links an account: headless Chromium (Debian's ``chromium``) opens the consent
+URL a calling service got, approves on the emulator's consent page, lands on auth_web's
+callback and sees the success page; the tokens are then in the store.
+
+Driven with Playwright against the system Chromium (no browser download). CI installs
+Chromium; without it this test fails rather than skips.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import aiohttp
+import pytest
+from playwright.async_api import async_playwright
+
+from tests.conftest import MakeAuthWeb
+from tests.harness import Emulator
+
+# Flags for a sandbox-less, offline machine: no first-run UI, no calls to Google's services.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail("the browser test needs Debian's chromium package (.ci/run installs it)")
+    return path
+
+
+async def test_a_person_links_their_calendar_in_a_browser(
+    emulator: Emulator, make_auth_web: MakeAuthWeb
+) -> None:
+    auth_web = await make_auth_web()
+    emulator.store.account("carol@example.com")  # an existing test account to choose
+    async with aiohttp.ClientSession() as http:
+        resp = await http.get(f"{auth_web.url}/auth/url/user-7", headers=auth_web.auth_header)
+        consent_url = (await resp.json())["url"]
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            await page.goto(consent_url)
+            assert "wants to access your Google Account" in await page.content()
+            await page.get_by_label("carol@example.com").check()
+            assert await page.get_by_label(
+                "View and edit events on all your calendars"
+            ).is_checked()
+            await page.get_by_role("button", name="Approve").click()
+            await page.wait_for_url(f"{auth_web.url}/auth/callback*", timeout=10_000)
+            heading = await page.get_by_role("heading").inner_text()
+            body = await page.content()
+        finally:
+            await browser.close()
+
+    assert heading == "Google Calendar linked"
+    assert "code=" not in body
+    tokens = await auth_web.deps.tokens.get("user-7")
+    assert tokens is not None
+    assert tokens.refresh_token
+    assert emulator.store.valid_access_token(tokens.access_token) is not None

@@ -1,0 +1,322 @@
+"""Account linking end to end: a calling service asks for the consent URL, the user consents
+at the emulator (as at Google), the callback stores encrypted tokens and announces the link.
+
+Real HTTP everywhere (auth_web and the emulator on 127.0.0.1), real Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import logging
+import re
+from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import aiohttp
+import pytest
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+
+from emulator.faults import FaultRule
+from tests.conftest import MakeAuthWeb
+from tests.harness import Emulator
+from tests.services import AuthWeb
+
+EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events"
+
+
+async def consent_url(
+    http: aiohttp.ClientSession, auth_web: AuthWeb, user_id: str = "user-1", **query: str
+) -> str:
+    resp = await http.get(
+        f"{auth_web.url}/auth/url/{user_id}", params=query, headers=auth_web.auth_header
+    )
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert body["expires_at"].endswith("Z")
+    return str(body["url"])
+
+
+async def approve(http: aiohttp.ClientSession, url: str) -> str:
+    """Open the consent URL at the (auto-approving) emulator; the callback URL it redirects to."""
+    resp = await http.get(url, allow_redirects=False)
+    assert resp.status == 302, await resp.text()
+    return resp.headers["Location"]
+
+
+async def link(http: aiohttp.ClientSession, auth_web: AuthWeb, user_id: str = "user-1") -> str:
+    callback = await approve(
+        http, await consent_url(http, auth_web, user_id, login_hint="alice@example.com")
+    )
+    resp = await http.get(callback, allow_redirects=False)
+    assert resp.status == 200, await resp.text()
+    return callback
+
+
+async def next_message(pubsub: PubSub) -> dict[str, Any]:
+    """The next published message (subscription confirmations skipped), or a timeout."""
+
+    async def first() -> dict[str, Any]:
+        async for message in pubsub.listen():
+            if message["type"] == "message":
+                return dict(message)
+        raise AssertionError("subscription closed")
+
+    return await asyncio.wait_for(first(), 5)
+
+
+@pytest.fixture
+async def auth_web(emulator: Emulator, make_auth_web: MakeAuthWeb) -> AuthWeb:
+    emulator.configure(auto_approve=True)
+    return await make_auth_web()
+
+
+async def test_consent_url_asks_for_offline_forced_consent_with_pkce(auth_web: AuthWeb) -> None:
+    async with aiohttp.ClientSession() as http:
+        url = await consent_url(http, auth_web, login_hint="alice@example.com")
+    query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    assert url.startswith(str(auth_web.settings.authorization_endpoint))
+    assert query["access_type"] == "offline"
+    assert query["prompt"] == "consent"
+    assert query["include_granted_scopes"] == "true"
+    assert query["code_challenge_method"] == "S256"
+    assert len(query["code_challenge"]) == 43
+    assert query["scope"] == EVENTS_SCOPE
+    assert query["login_hint"] == "alice@example.com"
+    assert len(query["state"]) >= 43  # 256 bits, base64url
+
+
+async def test_full_flow_stores_encrypted_tokens_and_announces_the_link(
+    auth_web: AuthWeb, redis: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with redis.pubsub() as pubsub, aiohttp.ClientSession() as http:
+        await pubsub.subscribe(auth_web.deps.keys.notifications)
+        callback = await approve(
+            http, await consent_url(http, auth_web, login_hint="alice@example.com")
+        )
+        resp = await http.get(callback, allow_redirects=False)
+        page = await resp.text()
+        message = await next_message(pubsub)
+    assert resp.status == 200
+    assert "Google Calendar linked" in page
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    assert "default-src 'none'" in resp.headers["Content-Security-Policy"]
+
+    tokens = await auth_web.deps.tokens.get("user-1")
+    assert tokens is not None
+    assert EVENTS_SCOPE in tokens.scopes
+    raw = await redis.get(auth_web.deps.keys.tokens("user-1"))
+    assert raw is not None
+    assert tokens.access_token.encode() not in raw
+    assert tokens.refresh_token.encode() not in raw
+
+    announced = json.loads(message["data"])
+    assert announced["type"] == "auth_linked"
+    assert announced["user_id"] == "user-1"
+    assert EVENTS_SCOPE in announced["scopes"]
+    stream = await redis.xrange(auth_web.deps.keys.notification_stream)
+    assert [json.loads(fields[b"json"])["type"] for _, fields in stream] == ["auth_linked"]
+
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    for secret in (code, tokens.access_token, tokens.refresh_token):
+        assert secret not in caplog.text
+        assert secret not in page
+        assert secret not in message["data"].decode()
+
+
+async def test_auth_url_needs_a_configured_bearer_key(auth_web: AuthWeb) -> None:
+    url = f"{auth_web.url}/auth/url/user-1"
+    async with aiohttp.ClientSession() as http:
+        missing = await http.get(url)
+        wrong = await http.get(url, headers={"Authorization": "Bearer nope"})
+        basic = await http.get(url, headers={"Authorization": "Basic old-key"})
+        rotated_out_but_still_listed = await http.get(
+            url, headers={"Authorization": "Bearer old-key"}
+        )
+    assert (missing.status, wrong.status, basic.status) == (401, 401, 401)
+    assert rotated_out_but_still_listed.status == 200
+
+
+@pytest.mark.parametrize("user_id", ["a%3Ab", "x" * 129, "%C3%BC", "a%20b"])
+async def test_auth_url_refuses_bad_user_ids(auth_web: AuthWeb, user_id: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        resp = await http.get(f"{auth_web.url}/auth/url/{user_id}", headers=auth_web.auth_header)
+        body = await resp.json()
+    assert resp.status == 400
+    assert body["error"]["code"] == "invalid_request"
+    assert "user_id must be" in body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "return_to",
+    [
+        "https://app.example.evil/linked/",
+        "https://app.example/other",
+        "http://app.example/linked/",
+        "https://app.example@evil.example/linked/",
+        "//evil.example/linked/",
+        "javascript:alert(1)",
+    ],
+)
+async def test_return_to_outside_the_allowlist_is_refused(
+    auth_web: AuthWeb, return_to: str
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        resp = await http.get(
+            f"{auth_web.url}/auth/url/user-1",
+            params={"return_to": return_to},
+            headers=auth_web.auth_header,
+        )
+    assert resp.status == 400
+
+
+async def test_callback_redirects_to_an_allowed_return_to(auth_web: AuthWeb) -> None:
+    target = "https://app.example/linked/done?x=1"
+    async with aiohttp.ClientSession() as http:
+        url = await consent_url(http, auth_web, return_to=target, login_hint="alice@example.com")
+        resp = await http.get(await approve(http, url), allow_redirects=False)
+    assert resp.status == 303
+    assert resp.headers["Location"] == target
+    assert await auth_web.deps.tokens.get("user-1") is not None
+
+
+async def test_state_is_single_use_and_expires(auth_web: AuthWeb, redis: Redis) -> None:
+    async with aiohttp.ClientSession() as http:
+        url = await consent_url(http, auth_web, login_hint="alice@example.com")
+        state_keys = [
+            k
+            async for k in redis.scan_iter(match=f"{auth_web.settings.redis_prefix}:oauth:state:*")
+        ]
+        assert len(state_keys) == 1
+        ttl = await redis.ttl(state_keys[0])
+        assert 0 < ttl <= auth_web.settings.state_ttl
+        callback = await approve(http, url)
+        first = await http.get(callback, allow_redirects=False)
+        await auth_web.deps.tokens.purge("user-1")
+        replay = await http.get(callback, allow_redirects=False)
+        replay_page = await replay.text()
+    assert first.status == 200
+    assert replay.status == 400
+    assert "expired or was already used" in replay_page
+    assert await auth_web.deps.tokens.get("user-1") is None
+
+
+@pytest.mark.parametrize(
+    "query", ["", "?state=", "?state=forged-state&code=4/0abc", "?code=4/0abc"]
+)
+async def test_callback_without_a_known_state_stores_nothing(auth_web: AuthWeb, query: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        resp = await http.get(f"{auth_web.url}/auth/callback{query}")
+        page = await resp.text()
+    assert resp.status == 400
+    assert "<title>" in page
+    assert await auth_web.deps.tokens.get("user-1") is None
+
+
+async def test_token_endpoint_outage_shows_a_retry_page_and_keeps_nothing(
+    auth_web: AuthWeb, emulator: Emulator
+) -> None:
+    emulator.faults.add(FaultRule(endpoint="oauth.token", error_rate=1.0, error_status=503))
+    async with aiohttp.ClientSession() as http:
+        callback = await approve(
+            http, await consent_url(http, auth_web, login_hint="alice@example.com")
+        )
+        resp = await http.get(callback, allow_redirects=False)
+        page = await resp.text()
+    assert resp.status == 502
+    assert "try again" in page
+    assert emulator.faults.injected == 3  # bounded in-call retries, then give up
+    assert await auth_web.deps.tokens.get("user-1") is None
+
+
+async def test_one_transient_token_failure_is_retried_within_the_call(
+    auth_web: AuthWeb, emulator: Emulator
+) -> None:
+    emulator.faults.add(
+        FaultRule(endpoint="oauth.token", error_rate=1.0, error_status=500, count=1)
+    )
+    async with aiohttp.ClientSession() as http:
+        await link(http, auth_web)
+    assert await auth_web.deps.tokens.get("user-1") is not None
+
+
+async def test_health_and_readiness(auth_web: AuthWeb) -> None:
+    async with aiohttp.ClientSession() as http:
+        health = await http.get(f"{auth_web.url}/healthz")
+        ready = await http.get(f"{auth_web.url}/readyz")
+        await link(http, auth_web)
+        metrics = await (await http.get(f"{auth_web.url}/metrics")).text()
+    assert health.status == 200
+    assert (await ready.json()) == {"ok": True, "redis": "ok"}
+    assert 'gcal_auth_callbacks_total{outcome="linked"} 1.0' in metrics
+
+
+async def consent_form(http: aiohttp.ClientSession, url: str) -> tuple[str, str]:
+    """Open the emulator's consent page: (form action URL, request_id)."""
+    resp = await http.get(url)
+    page = await resp.text()
+    assert resp.status == 200, page
+    action = re.search(r'<form method="post" action="([^"]+)"', page)
+    request_id = re.search(r'name="request_id" value="([^"]+)"', page)
+    assert action is not None
+    assert request_id is not None
+    return urljoin(str(resp.url), html.unescape(action.group(1))), request_id.group(1)
+
+
+async def test_denied_consent_shows_what_happened_and_keeps_nothing(
+    emulator: Emulator, make_auth_web: MakeAuthWeb
+) -> None:
+    auth_web = await make_auth_web()
+    async with aiohttp.ClientSession() as http:
+        action, request_id = await consent_form(http, await consent_url(http, auth_web))
+        denied = await http.post(
+            action, data={"request_id": request_id, "action": "deny"}, allow_redirects=False
+        )
+        assert "error=access_denied" in denied.headers["Location"]
+        resp = await http.get(denied.headers["Location"], allow_redirects=False)
+        page = await resp.text()
+    assert resp.status == 403
+    assert "chose not to give access" in page
+    assert await auth_web.deps.tokens.get("user-1") is None
+
+
+async def test_missing_required_scope_is_its_own_outcome(
+    emulator: Emulator, make_auth_web: MakeAuthWeb, redis: Redis
+) -> None:
+    # Ask for events plus identity; the user unticks the events scope (granular consent).
+    auth_web = await make_auth_web(scopes=(EVENTS_SCOPE, "openid", "email"))
+    async with aiohttp.ClientSession() as http:
+        action, request_id = await consent_form(http, await consent_url(http, auth_web))
+        approved = await http.post(
+            action,
+            data={"request_id": request_id, "action": "approve", "email": "bob@example.com"},
+            allow_redirects=False,
+        )
+        resp = await http.get(approved.headers["Location"], allow_redirects=False)
+        page = await resp.text()
+    assert resp.status == 403
+    assert "permission missing" in page
+    assert await auth_web.deps.tokens.get("user-1") is None
+    stream = await redis.xrange(auth_web.deps.keys.notification_stream)
+    announced = json.loads(stream[-1][1][b"json"])
+    assert announced["type"] == "auth_scope_missing"
+    assert announced["missing_scopes"] == [EVENTS_SCOPE]
+    assert announced["email"] == "bob@example.com"
+    # The partial grant was handed back to Google.
+    assert not emulator.store.grants
+
+
+async def test_email_is_recorded_when_google_sends_it(
+    emulator: Emulator, make_auth_web: MakeAuthWeb
+) -> None:
+    emulator.configure(auto_approve=True)
+    auth_web = await make_auth_web(scopes=(EVENTS_SCOPE, "openid", "email"))
+    async with aiohttp.ClientSession() as http:
+        await link(http, auth_web)
+    tokens = await auth_web.deps.tokens.get("user-1")
+    assert tokens is not None
+    assert tokens.email == "alice@example.com"
