@@ -3,7 +3,8 @@
 The emulator runs as its own process, pinned to one CPU where ``taskset`` exists, and this
 process drives it over HTTP from the other. For each scenario the report gives the wall-clock
 rate and the emulator's CPU time per request (read from ``/proc``), so that "requests per
-second on one core" is ``1 / CPU per request`` whatever the load generator's own speed. The
+second on one core" is ``1 / CPU per request`` whatever the load generator's own speed (CPU
+time comes from ``/proc/PID/task/*/schedstat``, in nanoseconds). The
 baseline, measured in the same run on the same server, is the cheapest full HTTP round trip
 (``GET /_emulator/healthz``); every scenario is also reported as a ratio of it.
 """
@@ -25,7 +26,6 @@ import aiohttp
 
 EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events"
 CONCURRENCY = 16
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,9 @@ class Result:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    """CPU time all threads of process ``pid`` have used so far (ns resolution, Linux)."""
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return sum(int((task / "schedstat").read_text().split()[0]) for task in tasks) / 1e9
 
 
 class EmulatorProcess:

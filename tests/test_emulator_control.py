@@ -213,9 +213,7 @@ async def test_ten_thousand_accounts_seed_lazily(emulator: Emulator) -> None:
     assert status == 200
     assert len(body["tokens"]) == 10_000
     # Nothing is built up front (2.5 million events): calendars fill on first access.
-    calendars = [
-        account.calendars[email] for email, account in emulator.store.accounts.items()
-    ]
+    calendars = [account.calendars[email] for email, account in emulator.store.accounts.items()]
     assert all(c.pending is not None for c in calendars)
     calendar = emulator.store.accounts["user9999@example.com"].calendars["user9999@example.com"]
     assert len(calendar.events) == 250
