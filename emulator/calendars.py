@@ -14,8 +14,8 @@ from typing import Any
 
 from emulator.api import FREEBUSY, READ_CALENDAR_LIST, READ_CALENDARS, ApiResponse, Call, Routes
 from emulator.errors import ApiError, bad_request, required
-from emulator.eventbody import parse_rfc3339, rfc3339_ms, span, zone
 from emulator.eventquery import DEFAULT_REMINDERS
+from emulator.eventtime import parse_rfc3339, rfc3339_ms, span, zone
 from emulator.recurrence import Series, is_recurring
 from emulator.state import Calendar, etag_for
 

@@ -6,9 +6,7 @@ event *starts* (both exclusive), ``singleEvents`` expansion, ``orderBy``, ``maxR
 (changes since the token, with ``cancelled`` tombstones; 410 once expired), ``showDeleted``,
 ``updatedMin``, ``q``, ``iCalUID`` and extended-property filters.
 
-Tokens are opaque to clients: base64url of a small JSON object bound to its calendar. A page
-token carries the change sequence the listing started at, so the ``nextSyncToken`` of its last
-page misses nothing that changed while the client paged.
+Page and sync tokens are :mod:`emulator.cursors`.
 
 Speed matters (the product's benchmarks list through the emulator): each stored event is
 serialized once (``Event.json_cache``), its times parsed once (``Event.span``), the calendar's
@@ -18,8 +16,6 @@ item bytes joined.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import bisect
 import hashlib
 import json
@@ -31,8 +27,9 @@ from typing import Any
 from multidict import MultiMapping
 
 from emulator.config import EmulatorConfig
+from emulator.cursors import Cursor, Key, page_token, parse_cursor, sync_seq, sync_token
 from emulator.errors import ApiError, bad_request, invalid_parameter
-from emulator.eventbody import parse_rfc3339, rfc3339_ms, span, zone
+from emulator.eventtime import parse_rfc3339, rfc3339_ms, span, zone
 from emulator.recurrence import Series, is_recurring
 from emulator.state import Calendar, Event, etag_for
 
@@ -54,53 +51,6 @@ SYNC_FORBIDDEN = (
 _UNBOUND = frozenset(
     {"pageToken", "maxResults", "fields", "prettyPrint", "alt", "quotaUser", "key", "userIp"}
 )
-
-Key = Any  # str (default order), or (float|str, str) for orderBy=startTime/updated
-
-
-def encode_token(payload: dict[str, Any]) -> str:
-    raw = json.dumps(payload, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_token(token: str) -> dict[str, Any] | None:
-    """The payload of one of our tokens, or None if ``token`` is not one."""
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        payload = json.loads(raw)
-    except (binascii.Error, ValueError):
-        return None
-    return payload if isinstance(payload, dict) else None
-
-
-def invalid_sync_token() -> ApiError:
-    # Reason and message as real clients see them (google-api-facts §4.1, §4.4).
-    return ApiError(400, "invalid", "Invalid sync token value.")
-
-
-def full_sync_required() -> ApiError:
-    # The exact 410 envelope of google-api-facts §4.1.
-    return ApiError(
-        410,
-        "fullSyncRequired",
-        "Sync token is no longer valid, a full sync is required.",
-        domain="calendar",
-        location="syncToken",
-        location_type="parameter",
-    )
-
-
-def _invalid_page_token() -> ApiError:
-    return bad_request("Invalid page token value.", reason="invalid", location="pageToken")
-
-
-@dataclass(frozen=True, slots=True)
-class Cursor:
-    """Where a listing resumes: the change sequence it started at, and the last key sent."""
-
-    seq: int
-    floor: int
-    after: Key
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,12 +164,12 @@ def parse_query(
         raise invalid_parameter("timeZone")
     event_types = query.getall("eventTypes", [])
     binding = _binding(calendar.id, query, scope)
-    since = None if sync_token is None else _sync_seq(sync_token, calendar)
+    since = None if sync_token is None else sync_seq(sync_token, calendar)
     cursor = None
     if "pageToken" in query:
         # events.instances pages in start order whatever orderBy says.
         key_order = "startTime" if scope == "events.instances" else order_by
-        cursor = _cursor(query["pageToken"], calendar, binding, key_order)
+        cursor = parse_cursor(query["pageToken"], calendar, binding, key_order)
     return ListQuery(
         time_min=time_min,
         time_max=time_max,
@@ -237,51 +187,6 @@ def parse_query(
         since=since,
         cursor=cursor,
         binding=binding,
-    )
-
-
-def _sync_seq(token: str, calendar: Calendar) -> int:
-    payload = decode_token(token)
-    if payload is None or payload.get("k") != "sync" or payload.get("c") != calendar.id:
-        raise invalid_sync_token()
-    seq, floor = payload.get("s"), payload.get("f")
-    if type(seq) is not int or type(floor) is not int:
-        raise invalid_sync_token()
-    # Expired if an expiry happened after the token was issued and covers its sequence, or
-    # if the token is from a calendar's earlier life (a reset store).
-    expired = seq < calendar.sync_floor and floor < calendar.sync_floor
-    if expired or seq > calendar.seq:
-        raise full_sync_required()
-    return seq
-
-
-def sync_token(calendar: Calendar, seq: int, floor: int) -> str:
-    return encode_token({"k": "sync", "c": calendar.id, "s": seq, "f": floor})
-
-
-def _cursor(token: str, calendar: Calendar, binding: str, order_by: str | None) -> Cursor:
-    payload = decode_token(token)
-    if payload is None or payload.get("k") != "page" or payload.get("c") != calendar.id:
-        raise _invalid_page_token()
-    seq, floor, after = payload.get("s"), payload.get("f"), payload.get("a")
-    if payload.get("b") != binding or type(seq) is not int or type(floor) is not int:
-        raise _invalid_page_token()
-    if order_by is None:
-        if not isinstance(after, str):
-            raise _invalid_page_token()
-        return Cursor(seq, floor, after)
-    if not (isinstance(after, list) and len(after) == 2 and isinstance(after[1], str)):
-        raise _invalid_page_token()
-    first_type = str if order_by == "updated" else (int, float)
-    if not isinstance(after[0], first_type):
-        raise _invalid_page_token()
-    return Cursor(seq, floor, (after[0], after[1]))
-
-
-def _page_token(calendar: Calendar, query: ListQuery, seq: int, floor: int, after: Key) -> str:
-    last = list(after) if isinstance(after, tuple) else after
-    return encode_token(
-        {"k": "page", "c": calendar.id, "s": seq, "f": floor, "a": last, "b": query.binding}
     )
 
 
@@ -514,7 +419,7 @@ def list_events(calendar: Calendar, query: ListQuery, config: EmulatorConfig) ->
     after = cursor.after if cursor else None
     items, last = paginate(listing.rows(), after, query.max_results, listing.presorted)
     if last is not None:
-        extra = {"nextPageToken": _page_token(calendar, query, seq, floor, last)}
+        extra = {"nextPageToken": page_token(calendar, query.binding, seq, floor, last)}
     else:
         # nextSyncToken only on the last page (google-api-facts §4.1).
         extra = {"nextSyncToken": sync_token(calendar, seq, floor)}
@@ -558,5 +463,5 @@ def list_instances(
     extra: dict[str, Any] = {}
     if last is not None:
         seq, floor = (cursor.seq, cursor.floor) if cursor else (calendar.seq, calendar.sync_floor)
-        extra["nextPageToken"] = _page_token(calendar, query, seq, floor, last)
+        extra["nextPageToken"] = page_token(calendar, query.binding, seq, floor, last)
     return envelope(calendar, items, query.time_zone, extra)

@@ -26,9 +26,9 @@ from emulator.eventbody import (
     merge_patch,
     new_event_id,
     normalize,
-    rfc3339_ms,
 )
 from emulator.eventquery import item_json, list_events, list_instances, parse_query
+from emulator.eventtime import rfc3339_ms
 from emulator.recurrence import Series, check_rules, is_recurring, split_instance_id
 from emulator.state import Calendar, Event, etag_for
 

@@ -23,7 +23,7 @@ from typing import Any
 from dateutil.rrule import rrule, rruleset, rrulestr
 
 from emulator.errors import bad_request
-from emulator.eventbody import When, render_when, shifted, stored_when, zone
+from emulator.eventtime import When, render_when, shifted, stored_when, zone
 from emulator.state import Calendar, Event, etag_for
 
 _INSTANCE_ID = re.compile(r"^(?P<master>[a-v0-9]+)_(?P<stamp>\d{8}(T\d{6}Z)?)$")

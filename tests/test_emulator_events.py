@@ -1001,3 +1001,35 @@ async def test_write_methods_need_a_write_scope(emulator: Emulator) -> None:
         )
     assert status == 403
     assert error_of(answer)["reason"] == "insufficientPermissions"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "rules", "count"),
+    [
+        # A floating UNTIL of a timed event is read in the event's zone (dateutil wants UTC).
+        (
+            {"dateTime": "2026-03-02T09:00:00", "timeZone": "Europe/Berlin"},
+            {"dateTime": "2026-03-02T10:00:00", "timeZone": "Europe/Berlin"},
+            ["RRULE:FREQ=DAILY;UNTIL=20260304"],
+            3,
+        ),
+        (
+            {"dateTime": "2026-03-02T09:00:00", "timeZone": "Europe/Berlin"},
+            {"dateTime": "2026-03-02T10:00:00", "timeZone": "Europe/Berlin"},
+            ["RRULE:FREQ=DAILY;UNTIL=20260304T080000Z", "EXDATE:20260303T080000Z"],
+            2,
+        ),
+        # A UTC UNTIL of an all-day event is read as a date; RDATE adds a day.
+        (
+            {"date": "2026-03-02"},
+            {"date": "2026-03-03"},
+            ["RRULE:FREQ=DAILY;UNTIL=20260303T000000Z", "RDATE;VALUE=DATE:20260310"],
+            3,
+        ),
+    ],
+)
+async def test_recurrence_until_exdate_and_rdate_forms(
+    api: Api, start: dict[str, str], end: dict[str, str], rules: list[str], count: int
+) -> None:
+    await api.insert({"start": start, "end": end, "recurrence": rules})
+    assert len((await api.page(singleEvents="true"))["items"]) == count
