@@ -74,7 +74,6 @@ class TokenStore:
         self._notifier = notifier
         self._margin = dt.timedelta(seconds=refresh_margin)
         self._lock_timeout = lock_timeout
-        self._compare_and_set = redis.register_script(_COMPARE_AND_SET)
 
     # Reading and writing ---------------------------------------------------------------------
 
@@ -214,16 +213,19 @@ class TokenStore:
             )
         return tokens is not None
 
-    # Key rotation ------------------------------------------------------------------------------
 
-    async def reencrypt_all(self) -> int:
-        """Re-encrypt every stored token set under the current key; returns how many changed."""
-        changed = 0
-        async for key in self._redis.scan_iter(match=self._keys.tokens_pattern(), count=500):
-            blob = await self._redis.get(key)
-            if blob is None or self._cipher.is_current(blob):
-                continue
-            # Compare-and-set: a token set rewritten meanwhile is already under the new key.
-            if await self._compare_and_set(keys=[key], args=[blob, self._cipher.rotate(blob)]):
-                changed += 1
-        return changed
+async def reencrypt_tokens(redis: Redis, keys: RedisKeys, cipher: Cipher) -> int:
+    """Re-encrypt every stored token set under ``cipher``'s current key (key rotation).
+
+    Returns how many changed. Safe while the service runs: each value is replaced by
+    compare-and-set, and a token set rewritten meanwhile is already under the new key.
+    """
+    compare_and_set = redis.register_script(_COMPARE_AND_SET)
+    changed = 0
+    async for key in redis.scan_iter(match=keys.tokens_pattern(), count=500):
+        blob = await redis.get(key)
+        if blob is None or cipher.is_current(blob):
+            continue
+        if await compare_and_set(keys=[key], args=[blob, cipher.rotate(blob)]):
+            changed += 1
+    return changed

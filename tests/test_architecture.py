@@ -3,7 +3,8 @@
 * ``worker`` and ``auth_web`` never import each other;
 * the domain core (``gcal``) imports neither, nor ``jobs``, nor arq or aiohttp's web server;
 * ``jobs`` imports neither process package;
-* nothing of the product imports ``emulator``, and ``emulator`` imports nothing of the product.
+* nothing of the product imports ``emulator``, and ``emulator`` imports nothing of the product;
+* ``devstack`` (the local launcher) starts processes and imports neither side; nothing imports it.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCT = ("gcal", "auth_web", "worker", "jobs")
-PACKAGES = (*PRODUCT, "emulator")
+PACKAGES = (*PRODUCT, "emulator", "devstack")
 
 FORBIDDEN: dict[str, tuple[str, ...]] = {
-    "gcal": ("auth_web", "worker", "jobs", "emulator", "arq", "aiohttp.web"),
-    "jobs": ("auth_web", "worker", "emulator"),
-    "worker": ("auth_web", "emulator"),
-    "auth_web": ("worker", "emulator"),
-    "emulator": PRODUCT,
+    "gcal": ("auth_web", "worker", "jobs", "emulator", "devstack", "arq", "aiohttp.web"),
+    "jobs": ("auth_web", "worker", "emulator", "devstack"),
+    "worker": ("auth_web", "emulator", "devstack"),
+    "auth_web": ("worker", "emulator", "devstack"),
+    "emulator": (*PRODUCT, "devstack"),
+    "devstack": (*PRODUCT, "emulator"),
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from gcal.keys import RedisKeys
 from gcal.notifications import Notifier
 from gcal.oauth import OAuthClient, TokenGrant
 from gcal.settings import Settings
-from gcal.tokens import StoredTokens, TokenStore
+from gcal.tokens import StoredTokens, TokenStore, reencrypt_tokens
 from tests.conftest import REDIS_URL
 from tests.harness import Emulator
 from tests.services import CLIENT_ID, CLIENT_SECRET
@@ -180,9 +181,9 @@ async def test_reencrypt_moves_every_token_set_to_the_newest_key(env: Env) -> No
     for user in ("u1", "u2", "u3"):
         await link_stale(env, user, expires_in=3600)
     new_key = generate_key()
-    rotated = env.store_with(Cipher([new_key, env.key]))
-    assert await rotated.reencrypt_all() == 3
-    assert await rotated.reencrypt_all() == 0
+    rotated = Cipher([new_key, env.key])
+    assert await reencrypt_tokens(env.redis, env.keys, rotated) == 3
+    assert await reencrypt_tokens(env.redis, env.keys, rotated) == 0
     only_new = env.store_with(Cipher([new_key]))
     for user in ("u1", "u2", "u3"):
         assert await only_new.get(user) is not None
@@ -206,3 +207,31 @@ async def test_disconnect_keeps_tokens_when_google_is_unreachable(env: Env) -> N
     with pytest.raises(UpstreamUnavailable):
         await env.store.disconnect("u1")
     assert await env.store.get("u1") is not None
+
+
+async def test_reencrypt_command_rotates_stored_tokens(env: Env) -> None:
+    await link_stale(env, "u1", expires_in=3600)
+    new_key = (await run_gcal("new-key")).strip()
+    env_vars = {
+        "GCAL_DEV_MODE": "true",
+        "GCAL_TOKEN_KEYS": json.dumps([new_key, env.key]),
+        "GCAL_REDIS_URL": REDIS_URL,
+        "GCAL_REDIS_PREFIX": env.settings.redis_prefix,
+    }
+    assert "re-encrypted 1 token sets" in await run_gcal("reencrypt-tokens", env_vars)
+    assert await env.store_with(Cipher([new_key])).get("u1") is not None
+
+
+async def run_gcal(command: str, env_vars: dict[str, str] | None = None) -> str:
+    """Run ``python -m gcal COMMAND`` in a child process; its stdout."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gcal",
+        command,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env_vars or {})},
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0
+    return out.decode()

@@ -1,0 +1,51 @@
+"""``python -m gcal``: operator commands for the token store.
+
+    python -m gcal new-key            print a new encryption key for GCAL_TOKEN_KEYS
+    python -m gcal reencrypt-tokens   re-encrypt every stored token set under the first key
+
+Key rotation: put a new key first in ``GCAL_TOKEN_KEYS`` (keep the old ones after it), roll
+out the processes, run ``reencrypt-tokens``, then drop the old keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from redis.asyncio import Redis
+
+from gcal.crypto import Cipher, generate_key
+from gcal.keys import RedisKeys
+from gcal.settings import Settings
+from gcal.tokens import reencrypt_tokens
+
+
+async def _reencrypt(settings: Settings) -> int:
+    redis = Redis.from_url(str(settings.redis_url))
+    try:
+        return await reencrypt_tokens(
+            redis, RedisKeys(settings.redis_prefix), Cipher(settings.token_keys)
+        )
+    finally:
+        await redis.aclose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gcal", description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=["new-key", "reencrypt-tokens"])
+    args = parser.parse_args(argv)
+    if args.command == "new-key":
+        print(generate_key())  # noqa: T201
+        return 0
+    settings = Settings()
+    if not settings.token_keys:
+        print("GCAL_TOKEN_KEYS is not set", file=sys.stderr)  # noqa: T201
+        return 2
+    changed = asyncio.run(_reencrypt(settings))
+    print(f"re-encrypted {changed} token sets under the current key")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
