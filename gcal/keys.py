@@ -23,6 +23,8 @@ USER_ID_RULE = "1 to 128 characters from A-Z a-z 0-9 . _ @ + -"
 
 # Notifications kept in the durable stream (approximate cap, XADD MAXLEN ~).
 NOTIFICATION_STREAM_MAXLEN = 100_000
+# How long a job's result stays readable at its result key.
+RESULT_TTL_SECONDS = 24 * 3600
 
 
 def check_user_id(user_id: str) -> str:
@@ -60,6 +62,48 @@ class RedisKeys:
     def tokens_pattern(self) -> str:
         """SCAN pattern matching every user's token key (for key rotation)."""
         return f"{self.prefix}:tokens:*"
+
+    # Jobs ------------------------------------------------------------------------------------
+
+    @property
+    def queue(self) -> str:
+        """arq's queue (sorted set of job ids); arq keeps its own ``arq:job:*`` keys."""
+        return f"{self.prefix}:queue"
+
+    @property
+    def health_check(self) -> str:
+        """arq's health-check key, refreshed by live workers."""
+        return f"{self.prefix}:queue:health-check"
+
+    def result(self, job_id: str) -> str:
+        """String (JSON), TTL ``RESULT_TTL_SECONDS``: the job's result, written before any
+        notification of it."""
+        return f"{self.prefix}:result:{job_id}"
+
+    def result_channel(self, job_id: str) -> str:
+        """Pub/sub channel: the job's result, once, for a producer awaiting that job."""
+        return f"{self.prefix}:result:{job_id}:done"
+
+    def created_event(self, user_id: str, idempotency_key_digest: str) -> str:
+        """String: the Google event id a create_event idempotency key maps to."""
+        return f"{self.prefix}:created:{check_user_id(user_id)}:{idempotency_key_digest}"
+
+    # Rate limits ------------------------------------------------------------------------------
+
+    def rate_user(self, user_id: str) -> str:
+        """Sorted set: the user's recent Google requests (sliding window)."""
+        return f"{self.prefix}:rate:user:{check_user_id(user_id)}"
+
+    @property
+    def rate_project(self) -> str:
+        """Sorted set: the project's recent Google requests (sliding window)."""
+        return f"{self.prefix}:rate:project"
+
+    def quota_breaker(self, user_id: str) -> str:
+        """String, TTL = breaker time: set while the user's Calendar usage limits are exhausted."""
+        return f"{self.prefix}:breaker:quota:{check_user_id(user_id)}"
+
+    # Notifications ----------------------------------------------------------------------------
 
     @property
     def notifications(self) -> str:

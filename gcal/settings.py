@@ -74,6 +74,22 @@ class Settings(BaseSettings):
     )
     http_timeout: float = Field(default=20.0, gt=0, description="Per-request timeout to Google, s.")
 
+    # Jobs.
+    job_timeout: float = Field(default=120.0, gt=1, description="Seconds one job try may run.")
+    job_max_tries: int = Field(default=8, ge=1, description="Runs of one job, retries included.")
+    worker_max_jobs: int = Field(default=50, ge=1, description="Concurrent jobs per worker.")
+    worker_poll_delay: float = Field(
+        default=0.05, gt=0, description="Seconds between queue polls when idle (see bench/)."
+    )
+    worker_drain_seconds: int = Field(
+        default=30, ge=0, description="On SIGTERM, seconds running jobs get to finish."
+    )
+    retry_base_seconds: float = Field(default=2.0, gt=0, description="First deferral of a job.")
+    retry_max_seconds: float = Field(default=300.0, gt=0, description="Longest deferral.")
+    get_events_max_pages: int = Field(
+        default=20, ge=1, description="Pages one get_events job follows before reporting a cut."
+    )
+
     # The auth_web server.
     auth_web_host: str = "127.0.0.1"
     auth_web_port: int = Field(default=8080, ge=0, le=65535)
@@ -81,6 +97,20 @@ class Settings(BaseSettings):
     # Infrastructure.
     redis_url: RedisDsn = RedisDsn("redis://127.0.0.1:6379/0")
     redis_prefix: str = Field(default="gcal", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+
+    # Google quotas.
+    quota_user_per_window: int = Field(
+        default=600, ge=0, description="Requests per user per window (0: unlimited)."
+    )
+    quota_project_per_window: int = Field(
+        default=10_000, ge=0, description="Requests per project per window (0: unlimited)."
+    )
+    quota_window_seconds: float = Field(
+        default=60.0, gt=0, description="Length of the sliding quota window, s."
+    )
+    quota_breaker_seconds: float = Field(
+        default=900.0, gt=0, description="How long a user's calls stop after quotaExceeded, s."
+    )
 
     @field_validator("calendar_api_base")
     @classmethod

@@ -1,0 +1,394 @@
+"""The async Google Calendar v3 client: one user's events, calendars and free/busy, over a
+pooled aiohttp session handed in by the caller.
+
+    client = CalendarClient(settings, session, token_store, gate=rate_limiter)
+    page = await client.list_events(user_id, "primary", EventQuery(), page_token=None)
+    event = await client.insert_event(user_id, "primary", EventInput(...).to_google())
+
+What it owns, per call:
+
+* the URL (``settings.calendar_api_base`` plus percent-encoded path segments) and a
+  per-request timeout (``settings.http_timeout``); nothing here blocks the loop;
+* ``gate.acquire(user_id)`` before every HTTP request, then ``Authorization: Bearer``;
+* a 401 gets one fresh token (``access_token(user_id, rejected=token)``) and one more round;
+  a second 401 is :class:`~gcal.errors.AuthRequired`;
+* bounded in-call retries (stamina, :data:`gcal.oauth.RETRY_ATTEMPTS`) of connection errors,
+  timeouts, 5xx and malformed or truncated bodies, and of nothing else: a 403/429 rate limit
+  is raised at once as :class:`~gcal.errors.RateLimited` with ``retry_after`` from the
+  ``Retry-After`` header, for the job layer to defer. Errors of the gate and the token
+  source pass through untouched: they have retry policies of their own. (Below this, aiohttp
+  itself re-sends an idempotent request once when its connection drops, RFC 9112 §9.3.1;
+  the session has no public switch for that transport rule.)
+* every Google failure becomes a domain error in :func:`gcal.errors.from_google_response`.
+
+Requests are built as plain URLs rather than with googleapiclient's discovery model
+(google-api-facts §0.3): the handful of methods used here are a path and a few parameters
+each, and building them directly keeps request construction free of httplib2 objects and
+the discovery document. Responses are parsed with ``json.loads`` and checked for shape only
+(no per-event models): a listing of 2,500 events costs one parse.
+
+An insert is retried like any other call. With a client-chosen ``id`` in the body
+(:func:`gcal.models.new_event_id`) a retry after a lost answer gets 409
+:class:`~gcal.errors.Conflict` rather than creating the event twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+import stamina
+
+from gcal.errors import GcalError, InvalidRequest, UpstreamUnavailable, from_google_response
+from gcal.models import EventQuery
+from gcal.oauth import RETRY_ATTEMPTS
+from gcal.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class TokenSource(Protocol):
+    """Valid access tokens per user (:class:`gcal.tokens.TokenStore` is one)."""
+
+    async def access_token(self, user_id: str, *, rejected: str | None = None) -> str: ...
+
+
+class RequestGate(Protocol):
+    """Called before every request to Google (the shared rate limiter plugs in here)."""
+
+    async def acquire(self, user_id: str) -> None: ...  # may raise RateLimited/QuotaExhausted
+
+
+@dataclass(frozen=True)
+class EventsPage:
+    """One page of events.list."""
+
+    items: list[dict[str, Any]]  # Google Event resources, as parsed JSON
+    next_page_token: str | None
+    next_sync_token: str | None
+    time_zone: str | None
+
+    @classmethod
+    def parse(cls, body: bytes) -> EventsPage:
+        """An events.list answer; :class:`UpstreamUnavailable` if it is not one."""
+        payload = _json_object(body)
+        return cls(
+            items=_items(payload),
+            next_page_token=_optional_str(payload, "nextPageToken"),
+            next_sync_token=_optional_str(payload, "nextSyncToken"),
+            time_zone=_optional_str(payload, "timeZone"),
+        )
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One API request, as sent on every attempt."""
+
+    method: str
+    url: str
+    params: dict[str, str]
+    data: bytes | None
+    headers: dict[str, str]
+
+
+class _Unauthorized(Exception):
+    """A 401: the token was refused. Not retried by the transient-failure loop."""
+
+    def __init__(self, error: GcalError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def retry_after_seconds(value: str | None, *, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)  # HTTP-dates are GMT (RFC 9110 §5.6.7)
+    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(body)
+    except ValueError as err:
+        raise UpstreamUnavailable("Google Calendar sent a malformed response body") from err
+    if not isinstance(value, dict):
+        raise UpstreamUnavailable("Google Calendar sent a response that is not a JSON object")
+    return value
+
+
+def _optional_str(payload: Mapping[str, Any], name: str) -> str | None:
+    value = payload.get(name)
+    if value is not None and not isinstance(value, str):
+        raise UpstreamUnavailable(f"Google Calendar sent a malformed {name}")
+    return value
+
+
+def _items(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+    items = payload.get("items", [])  # absent when a fields projection leaves it out
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise UpstreamUnavailable("Google Calendar sent malformed items")
+    return items
+
+
+def _nothing(body: bytes) -> None:
+    return None
+
+
+def _rfc3339(moment: dt.datetime, name: str) -> str:
+    if moment.utcoffset() is None:
+        raise InvalidRequest(f"{name} must be timezone-aware")
+    return moment.isoformat()
+
+
+def _write_params(
+    send_updates: str | None, conference_data_version: int | None, body: Mapping[str, Any]
+) -> dict[str, str]:
+    params: dict[str, str] = {}
+    if send_updates is not None:
+        params["sendUpdates"] = send_updates
+    if conference_data_version is None and "conferenceData" in body:
+        conference_data_version = 1  # Google ignores conferenceData at version 0
+    if conference_data_version is not None:
+        params["conferenceDataVersion"] = str(conference_data_version)
+    return params
+
+
+class CalendarClient:
+    """Calendar v3 methods on behalf of one linked user per call."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        session: aiohttp.ClientSession,
+        tokens: TokenSource,
+        gate: RequestGate | None = None,
+    ) -> None:
+        self._base = str(settings.calendar_api_base)
+        self._session = session
+        self._tokens = tokens
+        self._gate = gate
+        self._timeout = aiohttp.ClientTimeout(total=settings.http_timeout)
+
+    # Events ----------------------------------------------------------------------------------
+
+    async def list_events(
+        self,
+        user_id: str,
+        calendar_id: str,
+        query: EventQuery,
+        *,
+        page_token: str | None = None,
+        sync_token: str | None = None,
+        fields: str | None = None,
+    ) -> EventsPage:
+        """One page of events.list. Pass the same ``query`` with each ``page_token``."""
+        params = query.to_params()
+        if sync_token is not None:
+            conflicts = query.sync_conflicts()
+            if conflicts:
+                raise InvalidRequest("a sync token cannot be combined with " + ", ".join(conflicts))
+            params["syncToken"] = sync_token
+        if page_token is not None:
+            params["pageToken"] = page_token
+        if fields is not None:
+            params["fields"] = fields
+        path = f"calendars/{_segment(calendar_id)}/events"
+        return await self._call(user_id, "GET", path, EventsPage.parse, params=params)
+
+    async def get_event(
+        self, user_id: str, calendar_id: str, event_id: str, *, fields: str | None = None
+    ) -> dict[str, Any]:
+        """events.get; cancelled events are returned too."""
+        params = {"fields": fields} if fields is not None else {}
+        path = f"calendars/{_segment(calendar_id)}/events/{_segment(event_id)}"
+        return await self._call(user_id, "GET", path, _json_object, params=params)
+
+    async def insert_event(
+        self,
+        user_id: str,
+        calendar_id: str,
+        body: dict[str, Any],
+        *,
+        send_updates: str | None = None,
+        conference_data_version: int | None = None,
+    ) -> dict[str, Any]:
+        """events.insert. ``conference_data_version`` defaults to 1 when the body carries
+        ``conferenceData`` (Google would ignore it otherwise)."""
+        params = _write_params(send_updates, conference_data_version, body)
+        path = f"calendars/{_segment(calendar_id)}/events"
+        return await self._call(user_id, "POST", path, _json_object, params=params, body=body)
+
+    async def patch_event(
+        self,
+        user_id: str,
+        calendar_id: str,
+        event_id: str,
+        body: dict[str, Any],
+        *,
+        if_match: str | None = None,
+        send_updates: str | None = None,
+        conference_data_version: int | None = None,
+    ) -> dict[str, Any]:
+        """events.patch; with ``if_match`` (an etag) a concurrent change is
+        :class:`~gcal.errors.PreconditionFailed` instead of being overwritten."""
+        params = _write_params(send_updates, conference_data_version, body)
+        path = f"calendars/{_segment(calendar_id)}/events/{_segment(event_id)}"
+        headers = {"If-Match": if_match} if if_match is not None else {}
+        return await self._call(
+            user_id, "PATCH", path, _json_object, params=params, body=body, headers=headers
+        )
+
+    async def delete_event(
+        self,
+        user_id: str,
+        calendar_id: str,
+        event_id: str,
+        *,
+        if_match: str | None = None,
+        send_updates: str | None = None,
+    ) -> None:
+        """events.delete; an event deleted before is :class:`~gcal.errors.Gone`."""
+        params = _write_params(send_updates, None, {})
+        path = f"calendars/{_segment(calendar_id)}/events/{_segment(event_id)}"
+        headers = {"If-Match": if_match} if if_match is not None else {}
+        await self._call(user_id, "DELETE", path, _nothing, params=params, headers=headers)
+
+    # Calendars -------------------------------------------------------------------------------
+
+    async def list_calendars(self, user_id: str) -> list[dict[str, Any]]:
+        """Every entry of the user's calendar list (all pages)."""
+        entries: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        params = {"maxResults": "250"}
+        while True:
+            payload = await self._call(
+                user_id, "GET", "users/me/calendarList", _json_object, params=params
+            )
+            entries.extend(_items(payload))
+            token = _optional_str(payload, "nextPageToken")
+            if token is None:
+                return entries
+            if token in seen:
+                raise UpstreamUnavailable("Google Calendar repeated a calendar-list page token")
+            seen.add(token)
+            params = {"maxResults": "250", "pageToken": token}
+
+    async def free_busy(
+        self,
+        user_id: str,
+        *,
+        time_min: dt.datetime,
+        time_max: dt.datetime,
+        calendar_ids: Sequence[str],
+        time_zone: str | None = None,
+    ) -> dict[str, Any]:
+        """freebusy.query: Google's ``calendar#freeBusy`` answer (busy periods per calendar)."""
+        body: dict[str, Any] = {
+            "timeMin": _rfc3339(time_min, "time_min"),
+            "timeMax": _rfc3339(time_max, "time_max"),
+            "items": [{"id": calendar_id} for calendar_id in calendar_ids],
+        }
+        if time_zone is not None:
+            body["timeZone"] = time_zone
+        return await self._call(user_id, "POST", "freeBusy", _json_object, body=body)
+
+    # One call --------------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        user_id: str,
+        method: str,
+        path: str,
+        parse: Callable[[bytes], T],
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> T:
+        """One API call: a round of retried requests, and one more round after a 401."""
+        request = _Request(
+            method=method,
+            url=self._base + path,
+            params=dict(params or {}),
+            data=json.dumps(body).encode() if body is not None else None,
+            headers=dict(headers or {}),
+        )
+        token = await self._tokens.access_token(user_id)
+        try:
+            return await self._round(user_id, request, token, parse)
+        except _Unauthorized:
+            log.info("calendar %s %s: access token refused, refreshing once", method, path)
+        token = await self._tokens.access_token(user_id, rejected=token)
+        try:
+            return await self._round(user_id, request, token, parse)
+        except _Unauthorized as refused:
+            raise refused.error from None
+
+    async def _round(
+        self, user_id: str, request: _Request, token: str, parse: Callable[[bytes], T]
+    ) -> T:
+        """Requests with one token until one succeeds, fails for good, or the attempts end."""
+        async for attempt in stamina.retry_context(on=UpstreamUnavailable, attempts=RETRY_ATTEMPTS):
+            # Outside the attempt: a gate refusal is the caller's to handle, never retried here.
+            if self._gate is not None:
+                await self._gate.acquire(user_id)
+            with attempt:
+                status, body, retry_after = await self._send(request, token)
+                if 200 <= status < 300:
+                    return parse(body)
+                error = from_google_response(status, body, retry_after=retry_after)
+                if status == 401:
+                    raise _Unauthorized(error)
+                if error.retryable:
+                    log.info(
+                        "calendar %s: Google answered %s (%s)", request.method, status, error.code
+                    )
+                raise error
+        raise AssertionError("unreachable")  # pragma: no cover - retry_context re-raises
+
+    async def _send(self, request: _Request, token: str) -> tuple[int, bytes, float | None]:
+        """One HTTP exchange: status, body and ``Retry-After`` seconds."""
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        if request.data is not None:
+            headers["Content-Type"] = "application/json"
+        headers.update(request.headers)
+        try:
+            async with self._session.request(
+                request.method,
+                request.url,
+                params=request.params,
+                data=request.data,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,  # an Authorization header never follows a redirect
+            ) as resp:
+                body = await resp.read()
+                return resp.status, body, retry_after_seconds(resp.headers.get("Retry-After"))
+        except (TimeoutError, aiohttp.ClientError) as err:
+            # The exception's text may name the URL; never a header, so never the token.
+            log.info("calendar %s: %s", request.method, type(err).__name__)
+            raise UpstreamUnavailable(
+                f"Google Calendar is unreachable ({type(err).__name__})"
+            ) from err
