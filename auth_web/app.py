@@ -8,7 +8,6 @@ Resources are opened and closed by ``app.cleanup_ctx`` and reached through ``dep
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -18,22 +17,12 @@ from redis.asyncio import Redis
 from auth_web import health, linking
 from auth_web.deps import DEPS, Deps
 from auth_web.metrics import Metrics
-from gcal.crypto import Cipher, generate_key
+from gcal.crypto import cipher_for
 from gcal.keys import RedisKeys
 from gcal.notifications import Notifier
 from gcal.oauth import OAuthClient
 from gcal.settings import Settings
 from gcal.tokens import TokenStore
-
-log = logging.getLogger(__name__)
-
-
-def cipher_for(settings: Settings) -> Cipher:
-    """The token cipher; dev mode without keys gets a throwaway key (tokens die with it)."""
-    if settings.token_keys:
-        return Cipher(settings.token_keys)
-    log.warning("dev mode: no GCAL_TOKEN_KEYS, using a throwaway key for this process")
-    return Cipher([generate_key()])
 
 
 def create_app(settings: Settings, *, redis: Redis | None = None) -> web.Application:

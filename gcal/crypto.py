@@ -13,13 +13,19 @@ id) inside the ciphertext, so a value copied to another user's key does not open
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from pydantic import SecretStr
 
 from gcal.errors import InternalError
+
+if TYPE_CHECKING:
+    from gcal.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def generate_key() -> str:
@@ -72,3 +78,12 @@ class Cipher:
             return self._all.rotate(blob)
         except InvalidToken as err:
             raise InternalError("stored value cannot be decrypted") from err
+
+
+def cipher_for(settings: Settings) -> Cipher:
+    """The token cipher from settings; dev mode without keys gets a throwaway key (tokens
+    sealed with it die with the process)."""
+    if settings.token_keys:
+        return Cipher(settings.token_keys)
+    log.warning("dev mode: no GCAL_TOKEN_KEYS, using a throwaway key for this process")
+    return Cipher([generate_key()])

@@ -1,0 +1,177 @@
+"""The Python producer client: enqueue jobs and await their typed results.
+
+    async with JobClient(redis, RedisKeys("gcal")) as jobs:
+        result = await jobs.run("get_events", GetEventsArgs(user_id="u1", ...), timeout=30)
+        if result.ok: ...
+        else: result.error.code, result.error.retryable
+
+Waiting is woken by the job's completion notification (one pattern subscription per client,
+shared by every awaited job), never by polling. The client subscribes before it reads the
+result key, so a result that lands in between is never missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from arq.connections import ArqRedis
+from pydantic import BaseModel
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from gcal.keys import RedisKeys
+from jobs import wire
+from jobs.contract import ARGUMENTS
+from jobs.results import JobResult
+
+log = logging.getLogger(__name__)
+
+
+class JobClient:
+    """Enqueues jobs on the gcal-jobs queue and awaits their results."""
+
+    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._arq = ArqRedis(
+            connection_pool=redis.connection_pool,
+            job_serializer=wire.dumps,
+            job_deserializer=wire.loads,
+            default_queue_name=keys.queue,
+        )
+        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._pubsub: PubSub | None = None
+        self._listener: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> JobClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        if self._pubsub is not None:
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            self._pubsub = None
+
+    async def enqueue(
+        self,
+        job: str,
+        args: BaseModel | Mapping[str, Any],
+        *,
+        job_id: str | None = None,
+    ) -> str:
+        """Put ``job`` on the queue; returns its id. Enqueueing an id that is already queued
+        or running is a no-op (the same id is returned)."""
+        if job not in ARGUMENTS:
+            raise ValueError(f"unknown job {job!r}; one of {', '.join(sorted(ARGUMENTS))}")
+        kwargs = (
+            args.model_dump(mode="json", exclude_none=True)
+            if isinstance(args, BaseModel)
+            else dict(args)
+        )
+        job_id = job_id or uuid.uuid4().hex
+        await self._arq.enqueue_job(job, _job_id=job_id, **kwargs)
+        return job_id
+
+    # `timeout` as a parameter (ASYNC109): the wait is the whole point of these two calls.
+    async def result(self, job_id: str, *, timeout: float) -> JobResult:  # noqa: ASYNC109
+        """The job's result, waiting up to ``timeout`` seconds (then ``TimeoutError``)."""
+        waiter = await self._watch(job_id)
+        try:
+            return await self._await_result(job_id, waiter, timeout)
+        finally:
+            self._unwatch(job_id, waiter)
+
+    async def run(
+        self,
+        job: str,
+        args: BaseModel | Mapping[str, Any],
+        *,
+        timeout: float,  # noqa: ASYNC109
+        job_id: str | None = None,
+    ) -> JobResult:
+        """Enqueue ``job`` and await its result."""
+        job_id = job_id or uuid.uuid4().hex
+        waiter = await self._watch(job_id)
+        try:
+            await self.enqueue(job, args, job_id=job_id)
+            return await self._await_result(job_id, waiter, timeout)
+        finally:
+            self._unwatch(job_id, waiter)
+
+    async def _await_result(
+        self, job_id: str, waiter: asyncio.Future[None], within: float
+    ) -> JobResult:
+        raw = await self._redis.get(self._keys.result(job_id))
+        if raw is None:
+            async with asyncio.timeout(within):
+                await asyncio.shield(waiter)
+            raw = await self._redis.get(self._keys.result(job_id))
+            if raw is None:
+                # Woken without a result: the subscription dropped. Wait again, afresh.
+                return await self.result(job_id, timeout=within)
+        return JobResult.model_validate_json(raw)
+
+    async def _watch(self, job_id: str) -> asyncio.Future[None]:
+        await self._ensure_listening()
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(job_id, set()).add(waiter)
+        return waiter
+
+    def _unwatch(self, job_id: str, waiter: asyncio.Future[None]) -> None:
+        waiters = self._waiters.get(job_id)
+        if waiters is not None:
+            waiters.discard(waiter)
+            if not waiters:
+                del self._waiters[job_id]
+
+    async def _ensure_listening(self) -> None:
+        if self._listener is not None and not self._listener.done():
+            return
+        if self._pubsub is None:
+            self._pubsub = self._redis.pubsub()
+            await self._pubsub.psubscribe(self._keys.result_channel("*"))
+        self._listener = asyncio.create_task(self._listen(self._pubsub))
+
+    async def _listen(self, pubsub: PubSub) -> None:
+        try:
+            async for message in pubsub.listen():
+                if message["type"] == "pmessage":
+                    self._wake(message["data"])
+        except RedisError as err:
+            # Waiters time out; the next wait subscribes afresh. Wake them now so they re-read.
+            log.warning("result subscription lost (%s); will resubscribe", type(err).__name__)
+            self._pubsub = None
+            for waiters in self._waiters.values():
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+
+    def _wake(self, data: bytes) -> None:
+        try:
+            job_id = json.loads(data)["job_id"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring a malformed completion notification")
+            return
+        for waiter in self._waiters.get(job_id, ()):
+            if not waiter.done():
+                waiter.set_result(None)

@@ -1,0 +1,135 @@
+"""What every job answers: a result envelope with either data or a typed error.
+
+    {"job_id": "...", "job": "create_event", "ok": true, "data": {...},
+     "finished_at": "2026-11-24T18:00:00Z"}
+    {"job_id": "...", "job": "create_event", "ok": false,
+     "error": {"code": "rate_limited", "message": "...", "retryable": true, "retry_after": 30}}
+
+``error.code`` is one of the stable codes of :mod:`gcal.errors` (plus ``invalid_request``
+carrying ``fields``). The result is written to its result key *before* the completion
+notification (:class:`JobCompleted`) is published.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from redis.asyncio import Redis
+
+from gcal.errors import GcalError
+from gcal.keys import NOTIFICATION_STREAM_MAXLEN, RESULT_TTL_SECONDS, RedisKeys
+
+ErrorCode = Literal[
+    "invalid_request",
+    "auth_required",
+    "auth_revoked",
+    "scope_missing",
+    "not_found",
+    "gone",
+    "conflict",
+    "precondition_failed",
+    "full_sync_required",
+    "rate_limited",
+    "quota_exhausted",
+    "upstream_unavailable",
+    "internal",
+]
+
+
+class FieldError(BaseModel):
+    """One invalid argument: where it is (dotted path) and what is wrong."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    field: str
+    message: str
+
+
+class JobError(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: ErrorCode
+    message: str
+    retryable: bool
+    retry_after: float | None = Field(default=None, description="Seconds to wait before retrying.")
+    fields: list[FieldError] | None = Field(
+        default=None, description="With invalid_request: the arguments that are wrong."
+    )
+
+    @classmethod
+    def from_error(cls, err: GcalError, fields: list[FieldError] | None = None) -> JobError:
+        return cls.model_validate({**err.as_dict(), "fields": fields})
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class JobResult(BaseModel):
+    """The envelope at ``<prefix>:result:<job_id>``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    job_id: str
+    job: str
+    ok: bool
+    data: dict[str, Any] | None = Field(
+        default=None,
+        description="With ok: the job's answer, shaped per job (see the job's schema).",
+    )
+    error: JobError | None = None
+    finished_at: dt.datetime = Field(default_factory=_now)
+
+    @classmethod
+    def success(cls, job_id: str, job: str, data: BaseModel) -> JobResult:
+        return cls(
+            job_id=job_id, job=job, ok=True, data=data.model_dump(mode="json", by_alias=True)
+        )
+
+    @classmethod
+    def failure(cls, job_id: str, job: str, error: JobError) -> JobResult:
+        return cls(job_id=job_id, job=job, ok=False, error=error)
+
+
+class JobCompleted(BaseModel):
+    """The notification that a job finished; its result is already at ``result_key``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["job_completed"] = "job_completed"
+    job_id: str
+    job: str
+    ok: bool
+    error_code: ErrorCode | None = None
+    result_key: str
+    at: dt.datetime = Field(default_factory=_now)
+
+
+async def record(redis: Redis, keys: RedisKeys, result: JobResult) -> None:
+    """Write ``result`` to its key, then announce it: on the job's own channel (for a
+    producer awaiting it), on the notifications channel and in the durable stream.
+
+    One MULTI/EXEC: the SET runs before the PUBLISHes, so whoever hears the notification
+    finds the result; and a crash cannot leave a notification without its result.
+    """
+    result_key = keys.result(result.job_id)
+    note = JobCompleted(
+        job_id=result.job_id,
+        job=result.job,
+        ok=result.ok,
+        error_code=result.error.code if result.error else None,
+        result_key=result_key,
+    ).model_dump_json(exclude_none=True)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.set(result_key, result.model_dump_json(exclude_none=True), ex=RESULT_TTL_SECONDS)
+        pipe.xadd(
+            keys.notification_stream,
+            {"type": "job_completed", "json": note},
+            maxlen=NOTIFICATION_STREAM_MAXLEN,
+            approximate=True,
+        )
+        pipe.publish(keys.result_channel(result.job_id), note)
+        pipe.publish(keys.notifications, note)
+        await pipe.execute()

@@ -1,0 +1,109 @@
+"""The job pipeline as tests run it: producer client -> real Redis -> worker -> emulator.
+
+``Pipeline`` holds a user linked to an emulator account, settings pointing every Google URL
+at the emulator, the producer client, and workers started in the test's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+
+from emulator.config import ClientConfig
+from gcal.crypto import Cipher
+from gcal.keys import RedisKeys
+from gcal.settings import Settings
+from gcal.tokens import StoredTokens
+from jobs.client import JobClient
+from jobs.results import JobResult
+from tests.harness import CALENDAR, Emulator
+from tests.services import CLIENT_ID, CLIENT_SECRET, settings_for
+from worker.factory import GcalWorker, create_worker
+
+
+def job_settings(emulator: Emulator, prefix: str, **changes: object) -> Settings:
+    """Settings for workers in tests: fast polling, no real backoff waits."""
+    values: dict[str, object] = {
+        "worker_poll_delay": 0.01,
+        "job_timeout": 10.0,
+        "retry_base_seconds": 0.01,
+        "retry_max_seconds": 0.05,
+        "worker_drain_seconds": 0,
+    }
+    values.update(changes)
+    return settings_for(emulator, "http://127.0.0.1/unused", prefix, **values)
+
+
+@dataclass
+class Pipeline:
+    emulator: Emulator
+    redis: Redis
+    settings: Settings
+    client: JobClient
+    email: str = "alice@example.com"
+    workers: list[tuple[GcalWorker, asyncio.Task[Any]]] = field(default_factory=list)
+
+    @property
+    def keys(self) -> RedisKeys:
+        return RedisKeys(self.settings.redis_prefix)
+
+    async def link(self, user_id: str = "u1", email: str | None = None) -> None:
+        """Link ``user_id`` to an emulator account (tokens stored as auth_web would)."""
+        access, refresh = self.emulator.grant(email or self.email, (CALENDAR,), client_id=CLIENT_ID)
+        now = dt.datetime.now(dt.UTC)
+        tokens = StoredTokens(
+            access_token=access,
+            refresh_token=refresh,
+            expires_at=now + dt.timedelta(hours=1),
+            scopes=frozenset({CALENDAR}),
+            email=email or self.email,
+            linked_at=now,
+        )
+        cipher = Cipher(self.settings.token_keys)
+        await self.redis.set(
+            self.keys.tokens(user_id),
+            cipher.seal("tokens", user_id, tokens.model_dump(mode="json")),
+        )
+
+    async def start_worker(self, **changes: object) -> GcalWorker:
+        settings = self.settings.model_copy(update=changes) if changes else self.settings
+        worker = create_worker(settings, handle_signals=False)
+        task = asyncio.create_task(worker.main())
+        self.workers.append((worker, task))
+        return worker
+
+    async def run(self, job: str, args: dict[str, Any], *, timeout: float = 20) -> JobResult:  # noqa: ASYNC109
+        return await self.client.run(job, args, timeout=timeout)
+
+    async def stop(self) -> None:
+        """Drain every worker (as on SIGTERM: stop picking, let running jobs finish), then stop
+        its loop and close it, which runs ``on_shutdown``."""
+        for worker, task in self.workers:
+            worker.allow_pick_jobs = False
+            await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await worker.close()
+        self.workers.clear()
+
+
+@contextlib.asynccontextmanager
+async def pipeline(
+    emulator: Emulator, redis: Redis, prefix: str, **changes: object
+) -> AsyncIterator[Pipeline]:
+    emulator.store.clients[CLIENT_ID] = ClientConfig(CLIENT_ID, CLIENT_SECRET, ("http://x/cb",))
+    settings = job_settings(emulator, prefix, **changes)
+    client = JobClient(redis, RedisKeys(prefix))
+    p = Pipeline(emulator, redis, settings, client)
+    try:
+        yield p
+    finally:
+        await p.stop()
+        await client.close()

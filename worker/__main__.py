@@ -1,0 +1,40 @@
+"""``python -m worker``: run a worker; ``python -m worker --check``: health probe (exit 0/1).
+
+Settings come from ``GCAL_*`` (see README). SIGTERM stops taking jobs and gives running ones
+``GCAL_WORKER_DRAIN_SECONDS`` to finish; an unfinished job is re-run by another worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from arq.worker import async_check_health
+
+from gcal.keys import RedisKeys
+from gcal.settings import Settings
+from worker.factory import create_worker, redis_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m worker", description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 0 if a worker is healthy")
+    parser.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
+    )
+    settings = Settings()
+    if args.check:
+        keys = RedisKeys(settings.redis_prefix)
+        return asyncio.run(
+            async_check_health(redis_settings(settings), keys.health_check, keys.queue)
+        )
+    create_worker(settings, burst=args.burst).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

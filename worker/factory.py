@@ -1,0 +1,135 @@
+"""Building the arq worker from the one :class:`Settings` object.
+
+    worker = create_worker(settings)             # python -m worker
+    worker = create_worker(settings, burst=True)  # tests: run until the queue is empty
+
+Every job in :data:`jobs.contract.JOBS` is registered with a JSON (never pickle) serializer,
+its timeout and max tries; ``on_startup`` opens the shared resources (one pooled HTTP
+session to Google, the token store, the rate limiter) and ``on_shutdown`` closes them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+from arq.connections import RedisSettings
+from arq.worker import Function, Worker, func
+
+from gcal.calendar_api import CalendarClient
+from gcal.crypto import cipher_for
+from gcal.errors import GcalError, InternalError, InvalidRequest
+from gcal.keys import RedisKeys
+from gcal.notifications import Notifier
+from gcal.oauth import OAuthClient
+from gcal.ratelimit import RateLimiter
+from gcal.settings import Settings
+from gcal.tokens import TokenStore
+from jobs import wire
+from jobs.deps import JobDeps
+from jobs.registry import JOB_NAMES, JOBS, JobSpec
+from jobs.results import JobError, JobResult, record
+from worker.runner import deps, run_job, set_deps
+
+log = logging.getLogger(__name__)
+
+HEALTH_CHECK_SECONDS = 5
+# arq keeps its own copy of results; ours at the result key is the one producers read.
+ARQ_KEEP_RESULT_SECONDS = 300
+
+
+class GcalWorker(Worker):
+    """arq's worker, plus a typed result for jobs that fail before any job function runs
+    (undecodable payload, unknown job name, tries exhausted by crashes), so a producer
+    awaiting such a job gets an answer instead of a timeout."""
+
+    async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
+        await super().finish_failed_job(job_id, result_data)
+        name, reason = "<unknown>", "the job could not be run"
+        try:
+            record_ = wire.loads(result_data) if result_data else {}
+            name = str(record_.get("f") or name)
+            failure = record_.get("r") or {}
+            reason = str(failure.get("message") or reason) if isinstance(failure, dict) else reason
+        except ValueError:
+            pass
+        error: GcalError
+        if name == "<unknown>":
+            error = InvalidRequest("the job payload is not valid JSON (pickle is never accepted)")
+        elif name not in JOB_NAMES:
+            error = InvalidRequest(f"unknown job name {name!r}")
+        else:
+            error = InternalError(f"the job failed before it could run: {reason}")
+        d = deps(self.ctx)
+        await record(d.redis, d.keys, JobResult.failure(job_id, name, JobError.from_error(error)))
+
+
+def _entry(spec: JobSpec[Any, Any]) -> Function:
+    async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return await run_job(ctx, spec, args, kwargs)
+
+    run.__qualname__ = run.__name__ = spec.name
+    return func(run, name=spec.name)
+
+
+def create_worker(
+    settings: Settings, *, burst: bool = False, handle_signals: bool = True
+) -> GcalWorker:
+    keys = RedisKeys(settings.redis_prefix)
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        redis = ctx["redis"]
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
+        oauth = OAuthClient(settings, http)
+        tokens = TokenStore(
+            redis,
+            keys,
+            cipher_for(settings),
+            oauth,
+            Notifier(redis, keys),
+            refresh_margin=settings.refresh_margin,
+        )
+        limiter = RateLimiter.from_settings(redis, keys, settings)
+        set_deps(
+            ctx,
+            JobDeps(
+                settings=settings,
+                redis=redis,
+                keys=keys,
+                http=http,
+                tokens=tokens,
+                calendar=CalendarClient(settings, http, tokens, gate=limiter),
+                limiter=limiter,
+            ),
+        )
+        log.info("worker ready: queue=%s jobs=%s", keys.queue, ",".join(s.name for s in JOBS))
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        if "gcal_deps" in ctx:
+            await deps(ctx).http.close()
+
+    return GcalWorker(
+        functions=[_entry(spec) for spec in JOBS],
+        queue_name=keys.queue,
+        redis_settings=redis_settings(settings),
+        burst=burst,
+        handle_signals=handle_signals,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        max_jobs=settings.worker_max_jobs,
+        job_timeout=settings.job_timeout,
+        max_tries=settings.job_max_tries,
+        poll_delay=settings.worker_poll_delay,
+        job_completion_wait=settings.worker_drain_seconds,
+        keep_result=ARQ_KEEP_RESULT_SECONDS,
+        health_check_interval=HEALTH_CHECK_SECONDS,
+        health_check_key=keys.health_check,
+        job_serializer=wire.dumps,
+        job_deserializer=wire.loads,
+        log_results=False,  # results hold users' calendar data
+    )
+
+
+def redis_settings(settings: Settings) -> RedisSettings:
+    return RedisSettings.from_dsn(str(settings.redis_url))

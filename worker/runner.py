@@ -1,0 +1,135 @@
+"""Running one job: validate the JSON arguments, call the job function, and always end with a
+typed result at the job's result key (then its notification), or a deferral.
+
+The retry policy across time lives here, and only here (in-call retries of transport errors
+and 5xx live in the Calendar client; they are never stacked on the same error):
+
+* arguments that do not validate -> ``invalid_request`` naming the fields; never retried;
+* ``RateLimited`` (Google 403/429 rate limits, or our own limiter) and ``UpstreamUnavailable``
+  (after the client's in-call retries) -> the job is deferred with ``arq.Retry(defer=...)``,
+  jittered exponential backoff honouring ``retry_after``, so no worker slot sleeps; on the
+  last try the error becomes the result;
+* ``QuotaExhausted`` (Google's per-user usage limits) -> opens the user's breaker, result
+  ``quota_exhausted`` with ``retry_after``; later jobs for the user fail fast until it closes;
+* any other :class:`GcalError` -> its code as the result;
+* anything else is a bug: logged with its traceback, result ``internal``, the worker goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Any
+
+from arq import Retry
+from pydantic import BaseModel, ValidationError
+
+from gcal.errors import (
+    GcalError,
+    InternalError,
+    InvalidRequest,
+    QuotaExhausted,
+    UpstreamUnavailable,
+)
+from jobs import wire
+from jobs.deps import JobDeps, JobInfo
+from jobs.registry import JobSpec
+from jobs.results import FieldError, JobError, JobResult, record
+
+log = logging.getLogger(__name__)
+
+_DEPS = "gcal_deps"
+
+
+def deps(ctx: dict[str, Any]) -> JobDeps:
+    """The one typed door to arq's ``ctx``."""
+    found = ctx[_DEPS]
+    if not isinstance(found, JobDeps):
+        raise TypeError("worker context holds no JobDeps (on_startup did not run)")
+    return found
+
+
+def set_deps(ctx: dict[str, Any], value: JobDeps) -> None:
+    ctx[_DEPS] = value
+
+
+def field_errors(err: ValidationError) -> list[FieldError]:
+    """Readable, value-free descriptions of what is wrong with the arguments."""
+    return [
+        FieldError(
+            field=".".join(str(part) for part in e["loc"]) or "(arguments)",
+            message=e["msg"],
+        )
+        for e in err.errors(include_url=False, include_input=False)
+    ]
+
+
+def defer_seconds(attempt: int, base: float, cap: float, retry_after: float | None) -> float:
+    """Jittered exponential backoff (50-150 % of ``base * 2**(attempt-1)``, capped), never
+    sooner than Google's ``Retry-After``."""
+    backoff = min(cap, base * 2.0 ** (attempt - 1)) * (0.5 + random.random())  # noqa: S311 - jitter
+    return max(backoff, retry_after or 0.0)
+
+
+async def run_job(
+    ctx: dict[str, Any], spec: JobSpec[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """arq's entry for every job: returns the result envelope (arq keeps a copy too)."""
+    d = deps(ctx)
+    info = JobInfo(job_id=str(ctx["job_id"]), attempt=int(ctx["job_try"]))
+    if args:
+        error = InvalidRequest("job arguments must be passed by name (JSON object), not position")
+        result = JobResult.failure(info.job_id, spec.name, JobError.from_error(error))
+    else:
+        try:
+            # JSON-mode validation: strict JSON types (no "10" for 10), RFC 3339 strings for times.
+            parsed = spec.args.model_validate_json(wire.dumps(kwargs))
+        except ValidationError as err:
+            error = InvalidRequest(f"invalid arguments for {spec.name}")
+            result = JobResult.failure(
+                info.job_id, spec.name, JobError.from_error(error, field_errors(err))
+            )
+        else:
+            result = await _execute(d, spec, parsed, info)
+    await record(d.redis, d.keys, result)
+    return result.model_dump(mode="json", exclude_none=True)
+
+
+async def _execute(
+    d: JobDeps, spec: JobSpec[Any, Any], args: BaseModel, info: JobInfo
+) -> JobResult:
+    settings = d.settings
+    try:
+        # Our own deadline, a second inside arq's, so a slow try still ends with a result.
+        async with asyncio.timeout(max(settings.job_timeout - 1.0, 0.5)):
+            data = await spec.handler(d, args, info)
+        return JobResult.success(info.job_id, spec.name, data)
+    except TimeoutError:
+        error: GcalError = UpstreamUnavailable("the job ran out of time waiting for Google")
+    except QuotaExhausted as err:
+        error = err
+        user_id = getattr(args, "user_id", None)
+        if user_id and await d.limiter.breaker_remaining(user_id) is None:
+            await d.limiter.open_breaker(user_id, settings.quota_breaker_seconds)
+            error = QuotaExhausted(err.message, retry_after=settings.quota_breaker_seconds)
+        return JobResult.failure(info.job_id, spec.name, JobError.from_error(error))
+    except GcalError as err:
+        error = err
+    except Exception:
+        log.exception("job %s (%s) failed unexpectedly", info.job_id, spec.name)
+        error = InternalError("unexpected error in the worker; see its logs")
+    if error.retryable and info.attempt < settings.job_max_tries:
+        delay = defer_seconds(
+            info.attempt, settings.retry_base_seconds, settings.retry_max_seconds, error.retry_after
+        )
+        log.info(
+            "job %s (%s) deferred %.1fs after %s (try %d)",
+            info.job_id,
+            spec.name,
+            delay,
+            error.code,
+            info.attempt,
+        )
+        raise Retry(defer=delay)
+    return JobResult.failure(info.job_id, spec.name, JobError.from_error(error))
