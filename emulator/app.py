@@ -133,6 +133,9 @@ async def _faults_middleware(request: web.Request, handler: _Handler) -> web.Str
     if not plan.any:
         return await handler(request)
     if plan.delay:
+        # Latency models Google's processing time: the request has fully arrived first, so a
+        # client that vanishes meanwhile still has its request carried out (a lost answer).
+        await request.read()
         await asyncio.sleep(plan.delay)
     if plan.reset:
         _abort(request)

@@ -173,13 +173,18 @@ class RateLimiter:
     def from_settings(
         cls, redis: Redis, keys: RedisKeys, settings: Settings, *, max_wait: float = 1.0
     ) -> RateLimiter:
-        """The limiter for Google's quotas as configured (``quota_*`` settings)."""
+        """The limiter for Google's quotas as configured (``quota_*`` settings).
+
+        The window is widened by ``quota_headroom``: we count requests when we send them and
+        Google when they arrive, so jitter in network delay could otherwise squeeze one
+        request too many into Google's window.
+        """
         return cls(
             redis,
             keys,
             per_user=settings.quota_user_per_window,
             per_project=settings.quota_project_per_window,
-            window_seconds=settings.quota_window_seconds,
+            window_seconds=settings.quota_window_seconds * (1 + settings.quota_headroom),
             max_wait=max_wait,
             breaker=QuotaBreaker(redis, keys, default_seconds=settings.quota_breaker_seconds),
         )

@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     quota_breaker_seconds: float = Field(
         default=900.0, gt=0, description="How long a user's calls stop after quotaExceeded, s."
     )
+    quota_headroom: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Fraction added to the quota window, headroom for network-delay jitter.",
+    )
 
     @field_validator("calendar_api_base")
     @classmethod

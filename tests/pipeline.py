@@ -9,10 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from emulator.config import ClientConfig
@@ -107,3 +111,64 @@ async def pipeline(
     finally:
         await p.stop()
         await client.close()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``settings`` as the GCAL_* environment a child process reads (secrets included)."""
+    env: dict[str, str] = {}
+    for name, value in settings:
+        if isinstance(value, SecretStr):
+            text = value.get_secret_value()
+        elif isinstance(value, tuple):
+            text = json.dumps(
+                [v.get_secret_value() if isinstance(v, SecretStr) else str(v) for v in value]
+            )
+        elif isinstance(value, bool):
+            text = str(value).lower()
+        else:
+            text = str(value)
+        env[f"GCAL_{name.upper()}"] = text
+    return env
+
+
+class WorkerProcess:
+    """``python -m worker`` as a child process, with the given settings."""
+
+    def __init__(self, settings: Settings, *args: str) -> None:
+        self.settings = settings
+        self.args = args
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> WorkerProcess:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "worker",
+            *self.args,
+            env={**os.environ, **settings_env(self.settings)},
+            stderr=asyncio.subprocess.PIPE,
+        )
+        return self
+
+    async def wait(self, within: float = 30) -> tuple[int, str]:
+        """Exit code and stderr, once the process has exited (killed after ``within`` s)."""
+        assert self.proc is not None
+        try:
+            _, err = await asyncio.wait_for(self.proc.communicate(), within)
+        except TimeoutError:
+            self.proc.kill()
+            _, err = await self.proc.communicate()
+        assert self.proc.returncode is not None
+        return self.proc.returncode, err.decode(errors="replace")
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+
+async def wait_until(predicate: Callable[[], bool], within: float = 20) -> None:
+    """Wait for a condition of the system under test (checked every 10 ms), or fail."""
+    async with asyncio.timeout(within):
+        # The condition lives in another component (emulator state), with no event to await.
+        while not predicate():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)

@@ -291,9 +291,11 @@ async def test_from_settings(redis: Redis, redis_prefix: str) -> None:
         quota_project_per_window=3,
         quota_window_seconds=5.0,
         quota_breaker_seconds=77.0,
+        quota_headroom=0.1,
     )
     gate = RateLimiter.from_settings(redis, RedisKeys(redis_prefix), settings, max_wait=0)
-    assert (gate.per_user, gate.per_project, gate.window_seconds) == (2, 3, 5.0)
+    # The window is widened by the headroom for network-delay jitter.
+    assert (gate.per_user, gate.per_project, gate.window_seconds) == (2, 3, 5.5)
     assert gate.breaker.default_seconds == 77.0
     assert await admitted(gate, "u1", 3) == 2
     assert await admitted(gate, "u2", 3) == 1
