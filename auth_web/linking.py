@@ -14,6 +14,8 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
+import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -137,78 +139,95 @@ async def _consume_state(d: Deps, state: str) -> dict[str, Any] | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a callback ended, for the user's page and the ``gcal_auth_callbacks`` metric."""
+
+    metric: str
+    status: int
+    title: str
+    message: str
+    detail: str = "Nothing was linked. Start again from the app."
+
+
+NO_STATE = Outcome(
+    "bad_state", 400, "Sign-in link not valid", "This page needs a sign-in request to finish."
+)
+STALE_STATE = Outcome(
+    "bad_state",
+    400,
+    "Sign-in link expired",
+    "This sign-in request has expired or was already used.",
+)
+DENIED = Outcome(
+    "denied",
+    403,
+    "Access not granted",
+    "You chose not to give access to your Google Calendar.",
+    "Nothing was linked. You can start again from the app at any time.",
+)
+GOOGLE_ERROR = Outcome("failed", 400, "Google sign-in failed", "Google reported an error.")
+NO_CODE = Outcome("failed", 400, "Sign-in incomplete", "Google did not send an authorization code.")
+UNREACHABLE = Outcome(
+    "failed",
+    502,
+    "Google is not answering",
+    "Google could not be reached to finish linking.",
+    "Nothing was linked. Please try again in a minute.",
+)
+REFUSED = Outcome(
+    "failed", 400, "Sign-in could not be completed", "Google did not accept this sign-in."
+)
+NO_REFRESH_TOKEN = Outcome(
+    "failed", 502, "Sign-in could not be completed", "Google did not grant lasting access."
+)
+SCOPE_MISSING = Outcome(
+    "scope_missing",
+    403,
+    "Calendar permission missing",
+    "Linking needs permission to see and edit your calendar events, which was not given.",
+    "Nothing was linked. Start again and keep the calendar permission ticked.",
+)
+_OAUTH_ERROR_CODE = re.compile(r"[a-z_]{1,64}")
+
+
+def _end(d: Deps, outcome: Outcome, message: str | None = None) -> web.Response:
+    d.metrics.callbacks.labels(outcome.metric).inc()
+    return page(outcome.status, outcome.title, message or outcome.message, outcome.detail)
+
+
 @routes.get("/auth/callback", name="auth_callback")
 async def auth_callback(request: web.Request) -> web.StreamResponse:
     d = deps(request)
     query = request.query
     state = query.get("state", "")
     if not state or len(state) > 512:
-        d.metrics.callbacks.labels("bad_state").inc()
-        return page(
-            400,
-            "Sign-in link not valid",
-            "This page needs a sign-in request to finish.",
-            "Start linking your Google account again from the app.",
-        )
+        return _end(d, NO_STATE)
     pending = await _consume_state(d, state)
     if pending is None:
         log.info("callback with unknown, expired or used state")
-        d.metrics.callbacks.labels("bad_state").inc()
-        return page(
-            400,
-            "Sign-in link expired",
-            "This sign-in request has expired or was already used.",
-            "Start linking your Google account again from the app.",
-        )
+        return _end(d, STALE_STATE)
     user_id: str = pending["user_id"]
     error = query.get("error")
     if error == "access_denied":
         log.info("consent denied user=%s", user_id)
-        d.metrics.callbacks.labels("denied").inc()
-        return page(
-            403,
-            "Access not granted",
-            "You chose not to give access to your Google Calendar.",
-            "Nothing was linked. You can start again from the app at any time.",
-        )
+        return _end(d, DENIED)
     if error:
-        log.info("consent failed user=%s error=%s", user_id, error[:64])
-        d.metrics.callbacks.labels("failed").inc()
-        return page(
-            400,
-            "Google sign-in failed",
-            f"Google reported an error: {error[:64]}.",
-            "Nothing was linked. Start again from the app.",
-        )
+        # Show Google's error code only if it looks like one (no attacker-chosen text).
+        shown = error if _OAUTH_ERROR_CODE.fullmatch(error) else "unknown_error"
+        log.info("consent failed user=%s error=%s", user_id, shown)
+        return _end(d, GOOGLE_ERROR, f"Google reported an error: {shown}.")
     code = query.get("code")
     if not code:
-        d.metrics.callbacks.labels("failed").inc()
-        return page(
-            400,
-            "Sign-in incomplete",
-            "Google did not send an authorization code.",
-            "Nothing was linked. Start again from the app.",
-        )
+        return _end(d, NO_CODE)
 
     try:
         grant = await d.oauth.exchange_code(code, pending["verifier"])
     except UpstreamUnavailable:
-        d.metrics.callbacks.labels("failed").inc()
-        return page(
-            502,
-            "Google is not answering",
-            "Google could not be reached to finish linking.",
-            "Nothing was linked. Please try again in a minute.",
-        )
+        return _end(d, UNREACHABLE)
     except GcalError as err:
         log.warning("code exchange failed user=%s code=%s", user_id, err.code)
-        d.metrics.callbacks.labels("failed").inc()
-        return page(
-            400,
-            "Sign-in could not be completed",
-            "Google did not accept this sign-in.",
-            "Nothing was linked. Start again from the app.",
-        )
+        return _end(d, REFUSED)
 
     missing = missing_scopes(d.settings.scopes, grant.scopes)
     if missing:
@@ -226,23 +245,11 @@ async def auth_callback(request: web.Request) -> web.StreamResponse:
                 missing_scopes=missing,
             )
         )
-        d.metrics.callbacks.labels("scope_missing").inc()
-        return page(
-            403,
-            "Calendar permission missing",
-            "Linking needs permission to see and edit your calendar events, which was not given.",
-            "Nothing was linked. Start again and keep the calendar permission ticked.",
-        )
+        return _end(d, SCOPE_MISSING)
 
     if grant.refresh_token is None:
         log.error("google granted no refresh token user=%s", user_id)
-        d.metrics.callbacks.labels("failed").inc()
-        return page(
-            502,
-            "Sign-in could not be completed",
-            "Google did not grant lasting access.",
-            "Nothing was linked. Start again from the app.",
-        )
+        return _end(d, NO_REFRESH_TOKEN)
     tokens = await d.tokens.link(user_id, grant)
     await d.notifier.publish(
         Notification(

@@ -4,6 +4,7 @@ Starts, as child processes:
 
 * the Google emulator (``python -m emulator``) on 127.0.0.1:8765, with its demo OAuth client;
 * auth_web (``python -m auth_web``) on 127.0.0.1:8080, every Google URL pointed at the emulator;
+* a job worker (``python -m worker``) on the same settings;
 
 and uses the Redis at ``GCAL_REDIS_URL`` (default 127.0.0.1:6379), or, if none answers, an
 embedded in-memory Redis (fakeredis) served on a free local port. Dev-mode settings only: a
@@ -125,16 +126,21 @@ def main() -> None:
         auth_web = subprocess.Popen([sys.executable, "-m", "auth_web"], env=env)
         procs.append(("auth_web", auth_web))
         _wait_for_port("127.0.0.1", args.auth_port, auth_web, "auth_web")
+        worker = subprocess.Popen([sys.executable, "-m", "worker"], env=env)
+        procs.append(("worker", worker))
         print(  # noqa: T201
             f"""
 gcal-jobs dev stack is up
   redis      {redis_note}
   emulator   {emu}   (Google OAuth + Calendar v3; control API under {emu}/_emulator/)
   auth_web   {auth}   (API key: {DEV_API_KEY})
+  worker     queue gcal:queue on that Redis
 
 Link an account:
   curl -s -H 'Authorization: Bearer {DEV_API_KEY}' {auth}/auth/url/demo-user
   then open the "url" it returns in a browser and approve.
+Then run a job for that user (any language can; this uses redis-cli):
+  REDIS_URL={redis_url} examples/enqueue.sh list_calendars '{{"user_id": "demo-user"}}'
 Ctrl-C stops everything.
 """,
             flush=True,

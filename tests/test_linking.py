@@ -320,3 +320,23 @@ async def test_email_is_recorded_when_google_sends_it(
     tokens = await auth_web.deps.tokens.get("user-1")
     assert tokens is not None
     assert tokens.email == "alice@example.com"
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [("server_error", "server_error"), ("Call 555-0100 to fix your account", "unknown_error")],
+)
+async def test_other_oauth_errors_say_what_happened_and_keep_nothing(
+    auth_web: AuthWeb, error: str, shown: str
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        url = await consent_url(http, auth_web)
+        state = parse_qs(urlsplit(url).query)["state"][0]
+        resp = await http.get(
+            f"{auth_web.url}/auth/callback", params={"state": state, "error": error}
+        )
+        page = await resp.text()
+    assert resp.status == 400
+    assert f"Google reported an error: {shown}." in page
+    assert "555-0100" not in page
+    assert await auth_web.deps.tokens.get("user-1") is None
