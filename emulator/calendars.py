@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from emulator.api import FREEBUSY, READ_CALENDAR_LIST, READ_CALENDARS, ApiResponse, Call, Routes
-from emulator.errors import ApiError, bad_request, required
+from emulator.errors import bad_request, required, time_range_empty
 from emulator.eventquery import DEFAULT_REMINDERS
 from emulator.eventtime import parse_rfc3339, rfc3339_ms, span, zone
 from emulator.recurrence import Series, is_recurring
@@ -139,14 +139,7 @@ async def freebusy_query(call: Call) -> ApiResponse:
     body = call.json_body()
     low, high = _bound(body, "timeMin"), _bound(body, "timeMax")
     if high <= low:
-        raise ApiError(
-            400,
-            "timeRangeEmpty",
-            "The specified time range is empty.",
-            domain="calendar",
-            location="timeMax",
-            location_type="parameter",
-        )
+        raise time_range_empty()
     time_zone = body.get("timeZone") or "UTC"
     if not isinstance(time_zone, str) or zone(time_zone) is None:
         raise bad_request("Invalid time zone definition.", reason="invalid", location="timeZone")

@@ -93,6 +93,17 @@ def required(location: str, message: str) -> ApiError:
     return ApiError(400, "required", message, location=location, location_type="parameter")
 
 
+def time_range_empty() -> ApiError:
+    return ApiError(
+        400,
+        "timeRangeEmpty",
+        "The specified time range is empty.",
+        domain="calendar",
+        location="timeMax",
+        location_type="parameter",
+    )
+
+
 def not_found() -> ApiError:
     return ApiError(404, "notFound", "Not Found")
 

@@ -28,7 +28,7 @@ from multidict import MultiMapping
 
 from emulator.config import EmulatorConfig
 from emulator.cursors import Cursor, Key, page_token, parse_cursor, sync_seq, sync_token
-from emulator.errors import ApiError, bad_request, invalid_parameter
+from emulator.errors import ApiError, bad_request, invalid_parameter, time_range_empty
 from emulator.eventtime import parse_rfc3339, rfc3339_ms, span, zone
 from emulator.recurrence import Series, is_recurring
 from emulator.state import Calendar, Event, etag_for
@@ -144,14 +144,7 @@ def parse_query(
             )
     time_min, time_max = _time(query, "timeMin"), _time(query, "timeMax")
     if time_min is not None and time_max is not None and time_max <= time_min:
-        raise ApiError(
-            400,
-            "timeRangeEmpty",
-            "The specified time range is empty.",
-            domain="calendar",
-            location="timeMax",
-            location_type="parameter",
-        )
+        raise time_range_empty()
     single_events = _flag(query, "singleEvents")
     order_by = query.get("orderBy")
     if order_by not in (None, "startTime", "updated"):
