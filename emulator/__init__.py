@@ -5,8 +5,10 @@ Run it with ``python -m emulator --host 127.0.0.1 --port 8765``. It behaves as
 behaviour is a setting of :class:`emulator.config.EmulatorConfig`. The emulator imports
 nothing of the product (a test keeps it so); the product reaches it only over HTTP.
 
-Layout: ``state`` (the data), ``oauth`` (consent page, token, revoke), ``api`` (Calendar
-request dispatch: auth, scopes, quotas), ``events``/``calendars``/``push``/``batch`` (the
-Calendar methods), ``quotas``, ``faults``, ``control`` (the ``/_emulator/`` test API) and
+Layout: ``state`` (the data); ``oauth`` (routes, token, revoke), ``authorization`` (the
+consent flow), ``consent`` (its pages), ``idtoken`` and ``scopes``; ``api`` (Calendar request
+dispatch: auth, scopes, quotas); ``events``, ``eventquery``, ``eventbody``, ``eventtime``,
+``cursors``, ``recurrence``, ``calendars``, ``push`` and ``batch`` (the Calendar methods);
+``quotas``, ``faults``, ``control`` and ``seeding`` (the ``/_emulator/`` test API); and
 ``app`` (the aiohttp application that ties them together).
 """

@@ -3,7 +3,7 @@
 Two pages: the consent page (choose an account, untick scopes, approve or deny) and the
 error page Google shows instead of redirecting (``Error 400: redirect_uri_mismatch``). Both
 are small, static HTML with no scripts; everything taken from the request is escaped here.
-The handlers that serve them live in :mod:`emulator.oauth`.
+The handlers that serve them live in :mod:`emulator.authorization`.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from emulator.api import Routes
     from emulator.faults import Faults
+    from emulator.oauth import OAuthState
     from emulator.quotas import Quotas
     from emulator.state import Store
 
@@ -16,3 +17,4 @@ STORE: web.AppKey[Store] = web.AppKey("store")
 QUOTAS: web.AppKey[Quotas] = web.AppKey("quotas")
 FAULTS: web.AppKey[Faults] = web.AppKey("faults")
 ROUTES: web.AppKey[Routes] = web.AppKey("routes")
+OAUTH: web.AppKey[OAuthState] = web.AppKey("oauth")
