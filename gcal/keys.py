@@ -84,10 +84,6 @@ class RedisKeys:
         """Pub/sub channel: the job's result, once, for a producer awaiting that job."""
         return f"{self.prefix}:result:{job_id}:done"
 
-    def created_event(self, user_id: str, idempotency_key_digest: str) -> str:
-        """String: the Google event id a create_event idempotency key maps to."""
-        return f"{self.prefix}:created:{check_user_id(user_id)}:{idempotency_key_digest}"
-
     # Rate limits ------------------------------------------------------------------------------
 
     def rate_user(self, user_id: str) -> str:

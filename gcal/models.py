@@ -363,16 +363,17 @@ _SYNC_FORBIDDEN = {"time_min": "timeMin", "time_max": "timeMax", "q": "q", "orde
 class EventQuery(BaseModel):
     """What an events.list call asks for (one page's size; paging is the client's)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True, frozen=True)
+    # Snake case only: these are job arguments; to_params() speaks Google's names.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    time_min: AwareDateTime | None = Field(default=None, alias="timeMin")
-    time_max: AwareDateTime | None = Field(default=None, alias="timeMax")
+    time_min: AwareDateTime | None = None
+    time_max: AwareDateTime | None = None
     q: SearchText | None = None
-    single_events: bool = Field(default=True, alias="singleEvents")
-    order_by: Literal["startTime", "updated"] | None = Field(default=None, alias="orderBy")
-    time_zone: TimeZoneName | None = Field(default=None, alias="timeZone")
-    max_results: int = Field(default=250, ge=1, le=2500, alias="maxResults")
-    show_deleted: bool = Field(default=False, alias="showDeleted")
+    single_events: bool = True
+    order_by: Literal["startTime", "updated"] | None = None
+    time_zone: TimeZoneName | None = None
+    max_results: int = Field(default=250, ge=1, le=2500)
+    show_deleted: bool = False
 
     @field_validator("time_max")
     @classmethod
@@ -381,14 +382,14 @@ class EventQuery(BaseModel):
     ) -> dt.datetime | None:
         time_min = info.data.get("time_min")
         if time_max is not None and time_min is not None and time_max <= time_min:
-            raise ValueError("must be after timeMin")
+            raise ValueError("must be after time_min")
         return time_max
 
     @field_validator("order_by")
     @classmethod
     def _ordering_available(cls, order_by: str | None, info: ValidationInfo) -> str | None:
         if order_by == "startTime" and not info.data.get("single_events", True):
-            raise ValueError("startTime ordering needs singleEvents")
+            raise ValueError("startTime ordering needs single_events")
         return order_by
 
     def sync_conflicts(self) -> list[str]:

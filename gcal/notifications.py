@@ -42,14 +42,13 @@ class Notification(BaseModel):
     email: str | None = None
     scopes: list[str] | None = None
     missing_scopes: list[str] | None = None
-    reason: str | None = None
 
     def to_json(self) -> str:
         return self.model_dump_json(exclude_none=True)
 
 
 class Notifier:
-    """Publishes notifications to the stream and the channel (stream first: durable)."""
+    """Publishes notifications to the stream and the channel, in one MULTI (stream first)."""
 
     def __init__(self, redis: Redis, keys: RedisKeys) -> None:
         self._redis = redis
@@ -58,11 +57,13 @@ class Notifier:
     async def publish(self, notification: Notification) -> None:
         payload = notification.to_json()
         fields: dict[Any, Any] = {"type": notification.type.value, "json": payload}
-        await self._redis.xadd(
-            self._keys.notification_stream,
-            fields,
-            maxlen=NOTIFICATION_STREAM_MAXLEN,
-            approximate=True,
-        )
-        await self._redis.publish(self._keys.notifications, payload)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(
+                self._keys.notification_stream,
+                fields,
+                maxlen=NOTIFICATION_STREAM_MAXLEN,
+                approximate=True,
+            )
+            pipe.publish(self._keys.notifications, payload)
+            await pipe.execute()
         log.info("notified %s user=%s", notification.type.value, notification.user_id)

@@ -79,8 +79,11 @@ class JobClient:
         *,
         job_id: str | None = None,
     ) -> str:
-        """Put ``job`` on the queue; returns its id. Enqueueing an id that is already queued
-        or running is a no-op (the same id is returned)."""
+        """Put ``job`` on the queue; returns its id.
+
+        Enqueueing an id that is queued, running, or has a result (kept 24 h) is a no-op that
+        returns the same id: a producer retrying its own enqueue cannot run a job twice.
+        """
         if job not in ARGUMENTS:
             raise ValueError(f"unknown job {job!r}; one of {', '.join(sorted(ARGUMENTS))}")
         kwargs = (
@@ -89,7 +92,9 @@ class JobClient:
             else dict(args)
         )
         job_id = job_id or uuid.uuid4().hex
-        await self._arq.enqueue_job(job, _job_id=job_id, **kwargs)
+        # arq itself refuses ids it still knows (queued, running, or its 5-minute result copy).
+        if not await self._redis.exists(self._keys.result(job_id)):
+            await self._arq.enqueue_job(job, _job_id=job_id, **kwargs)
         return job_id
 
     # `timeout` as a parameter (ASYNC109): the wait is the whole point of these two calls.

@@ -29,3 +29,19 @@ def dumps(value: Any) -> bytes:
 
 def loads(data: bytes | str) -> Any:
     return json.loads(data)
+
+
+def loads_job(data: bytes | str) -> Any:
+    """arq's job deserializer: JSON, and shaped like a job (``a`` a list, ``k`` an object).
+
+    A payload that is not (a pickle, a list for ``k``) raises here, so arq records the job as
+    failed before any job function runs, and the worker still writes a typed result for it.
+    """
+    value = json.loads(data)
+    if not isinstance(value, dict):
+        raise ValueError("a job payload is a JSON object")
+    if not isinstance(value.get("f"), str):
+        raise ValueError("a job payload names its job in 'f'")
+    if not isinstance(value.get("a", []), list) or not isinstance(value.get("k", {}), dict):
+        raise ValueError("a job payload has 'a' (a list) and 'k' (an object)")
+    return value

@@ -150,10 +150,10 @@ async def test_list_events_pages_with_the_same_query(rig: Rig) -> None:
         await rig.client.insert_event(USER, "primary", event_body(day))
     query = EventQuery.model_validate(
         {
-            "timeMin": "2024-05-01T00:00:00+02:00",  # a '+' offset survives the query string
-            "timeMax": "2024-06-01T00:00:00Z",
-            "orderBy": "startTime",
-            "maxResults": 2,
+            "time_min": "2024-05-01T00:00:00+02:00",  # a '+' offset survives the query string
+            "time_max": "2024-06-01T00:00:00Z",
+            "order_by": "startTime",
+            "max_results": 2,
         }
     )
     pages: list[EventsPage] = []
@@ -205,7 +205,7 @@ async def test_sync_token_lists_changes_since(rig: Rig) -> None:
 
 
 async def test_sync_token_refuses_conflicting_parameters_before_any_request(rig: Rig) -> None:
-    query = EventQuery.model_validate({"q": "standup", "orderBy": "updated"})
+    query = EventQuery.model_validate({"q": "standup", "order_by": "updated"})
     with pytest.raises(InvalidRequest, match="q, orderBy"):
         await rig.client.list_events(USER, "primary", query, sync_token="abc")
     assert rig.gate.calls == 0

@@ -340,3 +340,63 @@ async def test_a_google_timeout_is_retried(
         emulator.faults.add(FaultRule(endpoint="calendarList.list", latency_ms=1000, count=1))
         result = await p.run("list_calendars", {"user_id": "u1"})
     assert result.ok, result
+
+
+# Delivery semantics ------------------------------------------------------------------------------
+
+
+async def test_a_caller_chosen_event_id_is_used(pipe: Pipeline) -> None:
+    event = {**EVENT, "id": "callerchosen0001"}
+    first = await pipe.run("create_event", {"user_id": "u1", "event": event})
+    again = await pipe.run("create_event", {"user_id": "u1", "event": event})
+    assert first.data is not None
+    assert again.data is not None
+    assert first.data["event"]["id"] == "callerchosen0001"
+    assert (first.data["created"], again.data["created"]) == (True, False)
+    assert len(events_in(pipe)) == 1
+
+
+async def test_a_rerun_of_update_event_accepts_its_own_change(pipe: Pipeline) -> None:
+    created = await pipe.run("create_event", {"user_id": "u1", "event": EVENT})
+    assert created.data is not None
+    event = created.data["event"]
+    args = {
+        "user_id": "u1",
+        "event_id": event["id"],
+        "patch": {"summary": "Renamed"},
+        "etag": event["etag"],
+    }
+    assert (await pipe.run("update_event", args)).ok
+    # The same job again, as arq re-runs it after a crash lost the first answer (try 2).
+    job_id = uuid.uuid4().hex
+    await pipe.client._arq.enqueue_job("update_event", _job_id=job_id, _job_try=2, **args)
+    rerun = await pipe.client.result(job_id, timeout=10)
+    # A different change on top of a stale etag is still refused on a re-run.
+    other = {**args, "patch": {"summary": "Something else"}}
+    other_id = uuid.uuid4().hex
+    await pipe.client._arq.enqueue_job("update_event", _job_id=other_id, _job_try=2, **other)
+    conflict = await pipe.client.result(other_id, timeout=10)
+    assert rerun.ok, rerun
+    assert rerun.data is not None
+    assert rerun.data["event"]["summary"] == "Renamed"
+    assert error(conflict) == "precondition_failed"
+
+
+async def test_arguments_that_are_not_an_object_get_a_result(pipe: Pipeline) -> None:
+    job_id = uuid.uuid4().hex
+    payload = {"t": 1, "f": "list_calendars", "a": [], "k": ["u1"], "et": int(time.time() * 1000)}
+    await pipe.redis.set(f"arq:job:{job_id}", json.dumps(payload))
+    await pipe.redis.zadd(pipe.keys.queue, {job_id: int(time.time() * 1000)})
+    result = await pipe.client.result(job_id, timeout=10)
+    assert error(result) == "invalid_request"
+    assert pipe.emulator.store.requests["calendarList.list"] == 0
+
+
+async def test_enqueueing_a_finished_job_id_again_does_not_run_it_again(pipe: Pipeline) -> None:
+    job_id = uuid.uuid4().hex
+    first = await pipe.client.run("list_calendars", {"user_id": "u1"}, job_id=job_id, timeout=10)
+    # arq forgets its own copy of the result after 5 minutes; ours lasts 24 h.
+    await pipe.redis.delete(f"arq:result:{job_id}")
+    again = await pipe.client.run("list_calendars", {"user_id": "u1"}, job_id=job_id, timeout=10)
+    assert again == first
+    assert pipe.emulator.store.requests["calendarList.list"] == 1

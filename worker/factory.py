@@ -55,8 +55,13 @@ class GcalWorker(Worker):
         except ValueError:
             pass
         error: GcalError
-        if name == "<unknown>":
-            error = InvalidRequest("the job payload is not valid JSON (pickle is never accepted)")
+        if reason == "job expired":
+            error = InternalError("the job expired on the queue before a worker could run it")
+        elif name == "<unknown>":
+            error = InvalidRequest(
+                "the job payload is not a JSON job object with 'f', 'a', 'k' and 'et' "
+                "(pickle is never accepted)"
+            )
         elif name not in JOB_NAMES:
             error = InvalidRequest(f"unknown job name {name!r}")
         else:
@@ -126,7 +131,7 @@ def create_worker(
         health_check_interval=HEALTH_CHECK_SECONDS,
         health_check_key=keys.health_check,
         job_serializer=wire.dumps,
-        job_deserializer=wire.loads,
+        job_deserializer=wire.loads_job,
         log_results=False,  # results hold users' calendar data
     )
 

@@ -59,7 +59,7 @@ def field_errors(err: ValidationError) -> list[FieldError]:
     return [
         FieldError(
             field=".".join(str(part) for part in e["loc"]) or "(arguments)",
-            message=e["msg"],
+            message=e["msg"].removeprefix("Value error, "),
         )
         for e in err.errors(include_url=False, include_input=False)
     ]
