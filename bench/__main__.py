@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from bench import emulator_rate
+from bench import emulator_rate, jobs_rate
 
 
 def main() -> None:
@@ -13,6 +13,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
     args = parser.parse_args()
     asyncio.run(emulator_rate.main(quick=args.quick))
+    asyncio.run(jobs_rate.main(quick=args.quick))
 
 
 if __name__ == "__main__":

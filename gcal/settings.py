@@ -81,8 +81,10 @@ class Settings(BaseSettings):
     worker_poll_delay: float = Field(
         default=0.05, gt=0, description="Seconds between queue polls when idle (see bench/)."
     )
+    # At least 1: with 0, arq cancels even its own bookkeeping of a job that has already
+    # answered, and the worker exits with an error (measured in bench/).
     worker_drain_seconds: int = Field(
-        default=30, ge=0, description="On SIGTERM, seconds running jobs get to finish."
+        default=30, ge=1, description="On SIGTERM, seconds running jobs get to finish."
     )
     retry_base_seconds: float = Field(default=2.0, gt=0, description="First deferral of a job.")
     retry_max_seconds: float = Field(default=300.0, gt=0, description="Longest deferral.")

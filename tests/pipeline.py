@@ -38,7 +38,7 @@ def job_settings(emulator: Emulator, prefix: str, **changes: object) -> Settings
         "job_timeout": 10.0,
         "retry_base_seconds": 0.01,
         "retry_max_seconds": 0.05,
-        "worker_drain_seconds": 0,
+        "worker_drain_seconds": 1,
     }
     values.update(changes)
     return settings_for(emulator, "http://127.0.0.1/unused", prefix, **values)

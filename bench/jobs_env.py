@@ -1,0 +1,133 @@
+"""The world one jobs-benchmark run works in, and the cleanup of everything it wrote.
+
+    env = JobsEnv(emulator_url, redis, accounts=50)
+    await env.link_users(http)          # seeded emulator accounts -> users u0..u49
+    async with env.worker("gcal") as w:  # a worker child on CPU 1 (bench.worker_child)
+        ...  # enqueue with JobClient(redis, env.keys), ids from env.job_id()
+    await env.cleanup()
+
+A run has its own Redis prefix (``bench-<hex>``) and settings that point every Google URL at
+the emulator and switch our rate limiter off (quotas 0). Users are linked as auth_web would
+link them: the emulator's minted tokens, sealed with the run's token key, expiring in an hour
+(so no refresh happens). arq's own ``arq:*`` keys are global, so every job id comes from
+:meth:`JobsEnv.job_id` and the keys of exactly those jobs are deleted afterwards; the Redis
+database is never flushed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import itertools
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+from arq.constants import (
+    in_progress_key_prefix,
+    job_key_prefix,
+    result_key_prefix,
+    retry_key_prefix,
+)
+from redis.asyncio import Redis
+
+from bench.worker_child import WorkerProcess
+from gcal.crypto import Cipher, generate_key
+from gcal.keys import RedisKeys
+from gcal.settings import Settings
+from gcal.tokens import StoredTokens
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+SCOPE = "https://www.googleapis.com/auth/calendar"  # events.list and calendarList.list
+SEED_START = dt.datetime(2030, 1, 7, tzinfo=dt.UTC)
+SEEDED_EVENTS = 250  # one an hour from SEED_START
+WINDOW = (SEED_START, SEED_START + dt.timedelta(days=11))  # covers every seeded event
+JOB_TIMEOUT = 30.0
+
+
+class JobsEnv:
+    """One run's Redis prefix, the emulator, settings, linked users, and every job id used (so
+    arq's global ``arq:*`` keys of this run can be deleted afterwards)."""
+
+    def __init__(self, emulator_url: str, redis: Redis, *, accounts: int) -> None:
+        self.redis = redis
+        self.accounts = accounts
+        self.prefix = f"bench-{uuid.uuid4().hex[:12]}"
+        self.keys = RedisKeys(self.prefix)
+        self.emulator_url = emulator_url
+        self.job_ids: list[str] = []
+        self._ids = itertools.count()
+        self.users: list[str] = []
+        self.worker_exits: list[int | None] = []
+        self.settings_json: dict[str, Any] = {
+            "client_id": "gcal-jobs-bench.apps.googleusercontent.com",
+            "client_secret": "bench-client-secret",
+            "authorization_endpoint": f"{emulator_url}/o/oauth2/v2/auth",
+            "token_endpoint": f"{emulator_url}/token",
+            "revoke_endpoint": f"{emulator_url}/revoke",
+            "calendar_api_base": f"{emulator_url}/calendar/v3/",
+            "batch_endpoint": f"{emulator_url}/batch/calendar/v3",
+            "token_keys": [generate_key()],
+            "api_keys": ["bench-api-key"],
+            "redis_url": REDIS_URL,
+            "redis_prefix": self.prefix,
+            # The limiter must not throttle: measure the worker, not the quota.
+            "quota_user_per_window": 0,
+            "quota_project_per_window": 0,
+            "job_timeout": JOB_TIMEOUT,
+        }
+        self.settings = Settings(**self.settings_json)
+
+    def job_id(self) -> str:
+        """A job id unique to this run (and remembered for :meth:`cleanup`)."""
+        job_id = f"{self.prefix}-{next(self._ids)}"
+        self.job_ids.append(job_id)
+        return job_id
+
+    @contextlib.asynccontextmanager
+    async def worker(self, kind: str, **changes: object) -> AsyncIterator[WorkerProcess]:
+        """A worker child on CPU 1; its exit code is kept in ``worker_exits``."""
+        process = WorkerProcess(kind, {**self.settings_json, **changes}, cpu=1)
+        try:
+            async with process:
+                yield process
+        finally:
+            self.worker_exits.append(process.returncode)
+
+    async def link_users(self, http: aiohttp.ClientSession) -> None:
+        """Seed emulator accounts and store their tokens sealed, as auth_web would."""
+        async with http.post(
+            f"{self.emulator_url}/_emulator/seed",
+            json={
+                "accounts": self.accounts,
+                "events_per_calendar": SEEDED_EVENTS,
+                "start": SEED_START.isoformat(),
+                "grant": {"scopes": [SCOPE]},
+            },
+        ) as resp:
+            seeded: dict[str, Any] = await resp.json()
+        cipher = Cipher(self.settings.token_keys)
+        now = dt.datetime.now(dt.UTC)
+        for n, (email, minted) in enumerate(sorted(seeded["tokens"].items())):
+            user_id = f"u{n}"
+            tokens = StoredTokens(
+                access_token=minted["access_token"],
+                refresh_token=minted["refresh_token"],
+                expires_at=now + dt.timedelta(hours=1),  # fresh: no refresh during the run
+                scopes=frozenset({SCOPE}),
+                email=email,
+                linked_at=now,
+            )
+            sealed = cipher.seal("tokens", user_id, tokens.model_dump(mode="json"))
+            await self.redis.set(self.keys.tokens(user_id), sealed)
+            self.users.append(user_id)
+
+    async def cleanup(self) -> None:
+        """Delete every key under this run's prefix and arq's keys of every job id it made."""
+        ours = [key async for key in self.redis.scan_iter(match=f"{self.prefix}:*", count=1000)]
+        prefixes = (job_key_prefix, result_key_prefix, in_progress_key_prefix, retry_key_prefix)
+        arqs = [p + job_id for job_id in self.job_ids for p in prefixes]
+        for start in range(0, len(ours) + len(arqs), 1000):
+            chunk = [*ours, *arqs][start : start + 1000]
+            await self.redis.delete(*chunk)

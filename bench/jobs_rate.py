@@ -1,0 +1,307 @@
+"""How many jobs one worker core runs per second, against arq's own no-op job as the baseline,
+and what the worker's poll delay costs in idle CPU and buys in latency.
+
+Processes: the emulator (``python -m emulator``, pinned to CPU 0) plays Google; the worker
+(``python -m bench.worker_child``, pinned to CPU 1) is a child process too, so its CPU time is
+read from ``/proc/PID/task/*/schedstat``; this process drives the load through the real Redis
+on 127.0.0.1:6379 with :class:`jobs.client.JobClient` (setup: ``bench.jobs_env``; load and
+CPU accounting: ``bench.load``). The driver and Redis are not pinned and share the two cores
+with them, so wall-clock jobs/s depends on the machine and the driver (``busy %``, the
+worker's CPU over wall time, shows whether the worker was the limit); the worker's CPU time
+per job (and ``jobs/s/core`` = 1 / that) does not.
+
+1. Throughput. Each scenario keeps ``2 x max_jobs`` jobs in flight (a lane enqueues its next
+   job when its last one's result arrives) and stops after a job count or a time limit,
+   whichever comes first; it reports wall-clock jobs/s and the worker's CPU ms per job, both
+   also as ratios to the baseline, measured in the same run:
+
+   * baseline: a plain arq ``Worker`` (same poll delay, ``max_jobs``, JSON serializer, result
+     retention) whose one function returns at once; completion is seen in arq's result key;
+   * ``get_events`` reading exactly one page of 10 or 250 events (``max_results`` =
+     ``max_events`` = page size, a window covering the seeded events), through the product's
+     worker (``create_worker``), with the emulator answering events.list at once or after
+     50 ms of injected latency. The limiter's quotas are 0 (unlimited), tokens are fresh (no
+     refresh), users rotate over the seeded accounts.
+
+2. Poll delay. For each candidate ``worker_poll_delay``: a fresh worker's CPU % over a few
+   idle seconds (empty queue), then enqueue-to-result latency of ``list_calendars`` jobs run
+   one at a time, each enqueued after a random pause so it meets the poll cycle at a random
+   phase. Those latencies include the job itself (one calendarList call to the emulator).
+   Then a short loaded run (10-event get_events pages, as in part 1): arq sleeps the poll
+   delay between queue reads even when busy, so a long delay also caps throughput.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+from arq.connections import ArqRedis
+from redis.asyncio import Redis
+
+from bench.emulator_rate import EmulatorProcess, cpu_seconds
+from bench.jobs_env import JOB_TIMEOUT, REDIS_URL, SEEDED_EVENTS, WINDOW, JobsEnv
+from bench.load import ArqCompletions, Rate, lanes, measure
+from bench.worker_child import NOOP_JOB
+from jobs import wire
+from jobs.client import JobClient
+
+PAGE_SIZES = (10, 250)
+LATENCIES_MS = (0, 50)
+POLL_DELAYS = (0.01, 0.05, 0.2, 0.5)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much work each part does (full, ``--quick``, or the smoke test's)."""
+
+    jobs: int  # per throughput scenario, at most
+    seconds: float  # per throughput scenario, at most
+    accounts: int
+    idle_seconds: float
+    latency_jobs: int
+
+    def under_load(self) -> Plan:
+        """The shorter throughput run the poll-delay part does for each delay."""
+        return dataclasses.replace(self, jobs=self.jobs // 3, seconds=self.seconds / 3)
+
+    @classmethod
+    def choose(cls, *, quick: bool, smoke: bool) -> Plan:
+        if smoke:
+            return cls(jobs=20, seconds=2.0, accounts=4, idle_seconds=0.3, latency_jobs=3)
+        if quick:
+            return cls(jobs=300, seconds=3.0, accounts=20, idle_seconds=1.0, latency_jobs=10)
+        return cls(jobs=3000, seconds=15.0, accounts=50, idle_seconds=3.0, latency_jobs=30)
+
+
+@dataclass(frozen=True)
+class PollDelay:
+    """One candidate poll delay: idle cost and latency."""
+
+    poll_delay: float
+    idle_cpu_percent: float
+    latencies_ms: tuple[float, ...]
+    loaded: Rate  # short get_events (10-event pages) throughput at this poll delay
+
+    @property
+    def p50_ms(self) -> float:
+        return percentile(self.latencies_ms, 0.50)
+
+    @property
+    def p95_ms(self) -> float:
+        return percentile(self.latencies_ms, 0.95)
+
+
+@dataclass
+class JobsReport:
+    baseline: Rate
+    scenarios: list[Rate]
+    poll_delays: list[PollDelay]
+    max_jobs: int
+    default_poll_delay: float
+    # Exit code of every worker process started, in order (0: clean exit on SIGTERM).
+    worker_exits: list[int | None] = field(default_factory=list)
+
+
+def percentile(values: tuple[float, ...], q: float) -> float:
+    """Nearest-rank percentile (no interpolation: a handful of samples stays honest)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def get_events_job(env: JobsEnv, client: JobClient, page: int) -> Callable[[int], Awaitable[None]]:
+    """Job ``i``: one get_events page of ``page`` events, for user ``i`` modulo the users."""
+
+    async def one(i: int) -> None:
+        args = {
+            "user_id": env.users[i % len(env.users)],
+            "time_min": WINDOW[0].isoformat(),
+            "time_max": WINDOW[1].isoformat(),
+            "max_results": page,
+            "max_events": page,
+        }
+        result = await client.run("get_events", args, timeout=JOB_TIMEOUT, job_id=env.job_id())
+        if not result.ok or result.data is None:
+            raise RuntimeError(f"get_events failed: {result.error}")
+        assert len(result.data["events"]) == page, len(result.data["events"])
+
+    return one
+
+
+@dataclass(frozen=True)
+class Run:
+    """What every part of one run shares."""
+
+    env: JobsEnv
+    plan: Plan
+    client: JobClient
+    http: aiohttp.ClientSession
+    emulator_pid: int
+
+    @property
+    def width(self) -> int:
+        """Jobs kept in flight: enough that the worker's every poll finds a full batch."""
+        return 2 * self.env.settings.worker_max_jobs
+
+    async def measure(
+        self, name: str, one: Callable[[int], Awaitable[None]], worker_pid: int, plan: Plan
+    ) -> Rate:
+        return await measure(
+            name,
+            one,
+            worker_pid=worker_pid,
+            emulator_pid=self.emulator_pid,
+            count=plan.jobs,
+            seconds=plan.seconds,
+            width=self.width,
+        )
+
+    async def baseline(self) -> Rate:
+        """arq's no-op job, enqueued as JobClient enqueues (same ArqRedis, same serializer)."""
+        arq = ArqRedis(
+            connection_pool=self.env.redis.connection_pool,
+            job_serializer=wire.dumps,
+            job_deserializer=wire.loads,
+            default_queue_name=self.env.keys.queue,
+        )
+        completions = ArqCompletions(self.env.redis)
+        poller = asyncio.create_task(completions.poll())
+
+        async def one(i: int) -> None:
+            job_id = self.env.job_id()
+            await arq.enqueue_job(NOOP_JOB, _job_id=job_id)
+            await completions.wait(job_id, within=JOB_TIMEOUT)
+
+        try:
+            async with self.env.worker("noop") as worker:
+                await lanes(self.width, 30, self.width, one)  # warm-up
+                return await self.measure("baseline: arq no-op job", one, worker.pid, self.plan)
+        finally:
+            poller.cancel()
+
+    async def get_events(self) -> list[Rate]:
+        faults = f"{self.env.emulator_url}/_emulator/faults"
+        results: list[Rate] = []
+        async with self.env.worker("gcal") as worker:
+            # One job per user first: materializes the seeded events, warms every user's path.
+            warm = get_events_job(self.env, self.client, SEEDED_EVENTS)
+            await lanes(len(self.env.users), 60, self.width, warm)
+            for latency in LATENCIES_MS:
+                await (await self.http.delete(faults)).release()
+                if latency:
+                    rule = {"endpoint": "events.list", "latency_ms": latency}
+                    await (await self.http.post(faults, json=rule)).release()
+                for page in PAGE_SIZES:
+                    name = f"get_events, {page}-event page, +{latency} ms"
+                    one = get_events_job(self.env, self.client, page)
+                    results.append(await self.measure(name, one, worker.pid, self.plan))
+            await (await self.http.delete(faults)).release()
+        return results
+
+    async def poll_delays(self) -> list[PollDelay]:
+        pause = random.Random(1)  # noqa: S311 - a reproducible phase, not a secret
+        results: list[PollDelay] = []
+        for delay in POLL_DELAYS:
+            async with self.env.worker("gcal", worker_poll_delay=delay) as worker:
+                await self.list_calendars(0)  # warm-up
+                await asyncio.sleep(0.2)  # let the warm-up's work settle
+                cpu0, t0 = cpu_seconds(worker.pid), time.perf_counter()
+                await asyncio.sleep(self.plan.idle_seconds)
+                idle = 100 * (cpu_seconds(worker.pid) - cpu0) / (time.perf_counter() - t0)
+                latencies: list[float] = []
+                for i in range(self.plan.latency_jobs):
+                    await asyncio.sleep(pause.uniform(0, delay))
+                    t = time.perf_counter()
+                    await self.list_calendars(i)
+                    latencies.append(1000 * (time.perf_counter() - t))
+                loaded = await self.measure(
+                    f"get_events, 10-event page, poll {delay} s",
+                    get_events_job(self.env, self.client, PAGE_SIZES[0]),
+                    worker.pid,
+                    self.plan.under_load(),
+                )
+            results.append(PollDelay(delay, idle, tuple(latencies), loaded))
+        return results
+
+    async def list_calendars(self, i: int) -> None:
+        user_id = self.env.users[i % len(self.env.users)]
+        result = await self.client.run(
+            "list_calendars", {"user_id": user_id}, timeout=JOB_TIMEOUT, job_id=self.env.job_id()
+        )
+        if not result.ok:
+            raise RuntimeError(f"list_calendars failed: {result.error}")
+
+
+async def main(*, quick: bool = False, smoke: bool = False) -> JobsReport:
+    """Run every part and print the report; ``smoke`` is the test suite's tiny run."""
+    plan = Plan.choose(quick=quick, smoke=smoke)
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        async with (
+            EmulatorProcess() as emu,
+            aiohttp.ClientSession(raise_for_status=True) as http,
+        ):
+            env = JobsEnv(emu.url, redis, accounts=plan.accounts)
+            try:
+                await env.link_users(http)
+                async with JobClient(redis, env.keys) as client:
+                    run = Run(env, plan, client, http, emu.pid)
+                    base = await run.baseline()
+                    scenarios = await run.get_events()
+                    delays = await run.poll_delays()
+            finally:
+                await env.cleanup()
+    finally:
+        await redis.aclose()
+    result = JobsReport(
+        baseline=base,
+        scenarios=scenarios,
+        poll_delays=delays,
+        max_jobs=env.settings.worker_max_jobs,
+        default_poll_delay=env.settings.worker_poll_delay,
+        worker_exits=env.worker_exits,
+    )
+    report(result, plan)
+    return result
+
+
+def report(result: JobsReport, plan: Plan) -> None:
+    base = result.baseline
+    print(
+        f"\njobs, one worker core (max_jobs {result.max_jobs}, poll delay "
+        f"{result.default_poll_delay} s, {2 * result.max_jobs} in flight, "
+        f"each scenario <= {plan.jobs} jobs or {plan.seconds:.0f} s)"
+    )
+    print(
+        f"{'scenario':34} {'jobs':>5} {'jobs/s':>7} {'busy %':>6} {'CPU ms/job':>10} "
+        f"{'jobs/s/core':>11} {'emu ms/job':>10} {'rate ratio':>10} {'CPU ratio':>9}"
+    )
+    for r in [base, *result.scenarios]:
+        print(
+            f"{r.name:34} {r.jobs:5d} {r.jobs_per_s:7.0f} {r.busy_percent:6.0f} "
+            f"{r.cpu_ms_per_job:10.2f} {r.jobs_per_core_s:11.0f} "
+            f"{1000 * r.emulator_cpu_s / r.jobs:10.2f} {r.jobs_per_s / base.jobs_per_s:10.2f} "
+            f"{r.cpu_ms_per_job / base.cpu_ms_per_job:9.1f}"
+        )
+    print(
+        f"\npoll delay: idle worker CPU over {plan.idle_seconds:g} s, and enqueue-to-result "
+        f"latency of list_calendars jobs run one at a time ({plan.latency_jobs} each), "
+        f"then get_events (10-event pages) under load ({2 * result.max_jobs} in flight)"
+    )
+    print(
+        f"{'poll delay s':>12} {'idle CPU %':>10} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7}"
+        f" {'loaded jobs/s':>13} {'CPU ms/job':>10}"
+    )
+    for d in result.poll_delays:
+        mark = "  (default)" if d.poll_delay == result.default_poll_delay else ""
+        print(
+            f"{d.poll_delay:12.2f} {d.idle_cpu_percent:10.2f} {d.p50_ms:7.1f} {d.p95_ms:7.1f} "
+            f"{max(d.latencies_ms):7.1f} {d.loaded.jobs_per_s:13.0f} "
+            f"{d.loaded.cpu_ms_per_job:10.2f}{mark}"
+        )

@@ -1,0 +1,155 @@
+"""The benchmarked worker as a child process: its entry point and the parent's handle on it.
+
+    python -m bench.worker_child < CONFIG_JSON
+
+The configuration arrives on stdin (it holds a throwaway token key, kept out of ``ps``):
+``{"worker": "gcal" | "noop", "settings": {<Settings fields>}}``. ``gcal`` runs the product's
+worker exactly as ``python -m worker`` builds it (``create_worker(settings).run()``); ``noop``
+runs a plain arq :class:`~arq.worker.Worker` with the same poll delay, ``max_jobs``, JSON
+serializer, result retention and health check, whose only function (:data:`NOOP_JOB`)
+returns at once: the cost of arq itself. Either prints ``ready`` on stdout once its
+``on_startup`` has run, and exits (code 0) on SIGTERM, as arq handles it.
+
+:class:`WorkerProcess` starts one, pinned to a CPU with ``taskset`` where possible, so that
+the parent can read its CPU time from ``/proc`` (see ``bench.emulator_rate.cpu_seconds``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from arq.worker import Worker, func
+
+from gcal.keys import RedisKeys
+from gcal.settings import Settings
+from jobs import wire
+from worker.factory import (
+    ARQ_KEEP_RESULT_SECONDS,
+    HEALTH_CHECK_SECONDS,
+    create_worker,
+    redis_settings,
+)
+
+# The no-op worker's one function; the parent enqueues it by this name.
+NOOP_JOB = "bench_noop"
+READY = "ready"
+ROOT = Path(__file__).resolve().parent.parent
+
+Hook = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def noop(ctx: dict[str, Any]) -> None:
+    """Does nothing: what is left is arq's own cost of running a job."""
+
+
+def noop_worker(settings: Settings) -> Worker:
+    """arq's worker configured like ``create_worker``'s, minus everything of the product."""
+    keys = RedisKeys(settings.redis_prefix)
+    return Worker(
+        functions=[func(noop, name=NOOP_JOB)],
+        queue_name=keys.queue,
+        redis_settings=redis_settings(settings),
+        max_jobs=settings.worker_max_jobs,
+        poll_delay=settings.worker_poll_delay,
+        job_completion_wait=settings.worker_drain_seconds,
+        keep_result=ARQ_KEEP_RESULT_SECONDS,
+        health_check_interval=HEALTH_CHECK_SECONDS,
+        health_check_key=keys.health_check,
+        job_serializer=wire.dumps,
+        job_deserializer=wire.loads,
+        log_results=False,
+    )
+
+
+def announce_ready(worker: Worker) -> None:
+    """Print ``ready`` after the worker's own ``on_startup`` (if any) has run."""
+    inner: Hook | None = worker.on_startup
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        if inner is not None:
+            await inner(ctx)
+        print(READY, flush=True)
+
+    worker.on_startup = on_startup
+
+
+def main() -> int:
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
+    )
+    config = json.loads(sys.stdin.read())
+    settings = Settings(**config["settings"])
+    worker = noop_worker(settings) if config["worker"] == "noop" else create_worker(settings)
+    announce_ready(worker)
+    worker.run()  # returns after SIGTERM (arq's handler), having closed its connections
+    return 0
+
+
+class WorkerProcess:
+    """``python -m bench.worker_child`` in a child process, pinned to ``cpu`` if possible."""
+
+    def __init__(self, kind: str, settings: dict[str, Any], *, cpu: int = 1) -> None:
+        self.kind = kind
+        self.settings = settings
+        self.cpu = cpu
+        self.proc: asyncio.subprocess.Process | None = None
+        self.returncode: int | None = None
+
+    async def __aenter__(self) -> WorkerProcess:
+        argv = [sys.executable, "-m", "bench.worker_child"]
+        if shutil.which("taskset") and (os.cpu_count() or 1) > self.cpu:
+            argv = ["taskset", "-c", str(self.cpu), *argv]
+        # Only the configuration we pass decides the settings, not the caller's GCAL_*.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GCAL_")}
+        self.proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+            env=env,
+        )
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps({"worker": self.kind, "settings": self.settings}).encode())
+        self.proc.stdin.close()
+        try:
+            line = await asyncio.wait_for(self.proc.stdout.readline(), timeout=30)
+        except BaseException:
+            await self.stop()
+            raise
+        if line.decode().strip() != READY:
+            await self.stop()
+            raise RuntimeError(f"the {self.kind} worker did not start (exit {self.returncode})")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def stop(self) -> None:
+        """SIGTERM, then wait (SIGKILL after 10 s); the exit code lands in ``returncode``."""
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), timeout=10)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        self.returncode = self.proc.returncode
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+
+if __name__ == "__main__":
+    sys.exit(main())
