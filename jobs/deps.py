@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import aiohttp
-from gcal.calendar_api import CalendarClient
 from redis.asyncio import Redis
 
+from gcal.calendar_api import CalendarClient
 from gcal.keys import RedisKeys
 from gcal.ratelimit import RateLimiter
 from gcal.settings import Settings
