@@ -7,8 +7,8 @@ nothing of the product (a test keeps it so); the product reaches it only over HT
 
 Layout: ``state`` (the data); ``oauth`` (routes, token, revoke), ``authorization`` (the
 consent flow), ``consent`` (its pages), ``idtoken`` and ``scopes``; ``api`` (Calendar request
-dispatch: auth, scopes, quotas); ``events``, ``eventquery``, ``eventbody``, ``eventtime``,
-``cursors``, ``recurrence``, ``calendars``, ``push`` and ``batch`` (the Calendar methods);
-``quotas``, ``faults``, ``control`` and ``seeding`` (the ``/_emulator/`` test API); and
-``app`` (the aiohttp application that ties them together).
+dispatch: auth, scopes, quotas) and ``fields`` (partial responses); ``events``,
+``eventquery``, ``eventbody``, ``eventtime``, ``cursors``, ``recurrence``, ``calendars``,
+``push`` and ``batch`` (the Calendar methods); ``quotas``, ``faults``, ``control`` and
+``seeding`` (the ``/_emulator/`` test API); and ``app`` (the aiohttp application).
 """

@@ -1,4 +1,5 @@
-"""Calendar v3 request dispatch: routing, bearer auth, scope checks, quotas, error envelopes.
+"""Calendar v3 request dispatch: routing, bearer auth, scope checks, quotas, error envelopes
+and partial responses (the ``fields`` parameter, :mod:`emulator.fields`).
 
 Calendar methods are plain coroutines ``(Call) -> ApiResponse`` registered on a
 :class:`Routes` table. :func:`dispatch` runs one request through the same pipeline whether it
@@ -21,7 +22,9 @@ from urllib.parse import parse_qsl, unquote
 
 from multidict import CIMultiDict, MultiDict, MultiDictProxy, MultiMapping
 
-from emulator.errors import ApiError, not_found, parse_error
+from emulator import fields
+from emulator.errors import ApiError, invalid_parameter, not_found, parse_error
+from emulator.fields import Selection
 from emulator.quotas import Quotas
 from emulator.state import AccessToken, Account, Calendar, Store
 
@@ -257,7 +260,36 @@ async def dispatch(
             raise ApiError(
                 403, "quotaExceeded", "Calendar usage limits exceeded.", domain="usageLimits"
             )
+        selection = _selection(request, route.name, store.config.fields_unknown_error)
         call = Call(request, params, store, account, token, route.name)
-        return await route.handler(call)
+        response = await route.handler(call)
     except ApiError as err:
         return error_response(err)
+    return response if selection is None else partial_response(response, selection)
+
+
+def _selection(request: ApiRequest, method: str, strict: bool) -> Selection | None:
+    """The ``fields`` selection of a request (None: the whole response); checked before the
+    handler runs, so a bad expression fails a write without making it."""
+    # Repeated parameters select their union; an empty one selects everything [I].
+    expression = ",".join(value for value in request.query.getall("fields", ()) if value)
+    if not expression:
+        return None
+    try:
+        return fields.check(expression, method, strict=strict)
+    except fields.FieldsError as err:
+        raise invalid_parameter("fields", err.message) from err
+
+
+def partial_response(response: ApiResponse, selection: Selection) -> ApiResponse:
+    """A successful JSON response cut down to ``selection``; anything else as it is.
+
+    Only here is a page body decoded again: without ``fields`` events.list's joined item
+    bytes pass through untouched.
+    """
+    is_json = response.content_type.startswith("application/json")
+    if not (200 <= response.status < 300 and response.body and is_json):
+        return response
+    projected = fields.project(json.loads(response.body), selection)
+    response.body = json.dumps(projected).encode()
+    return response

@@ -83,6 +83,11 @@ class EmulatorConfig:
     instances_non_recurring_error: bool = False
     # freebusy.query clips busy periods to the requested [timeMin, timeMax) window [I].
     freebusy_clip_to_window: bool = True
+    # `fields` naming a field the method's response schema lacks: Google answers 400
+    # "Invalid field selection <name>" in some APIs and for some names, and leaves it out in
+    # others [I]. False leaves unknown names out; True checks them against the discovery
+    # document's schema (a valid field the response happens not to hold is never an error).
+    fields_unknown_error: bool = False
     # Calendar usage-limit switch (quotaExceeded) applies to writes only, or to every call.
     quota_exceeded_writes_only: bool = True
     # Batch requests: Google's documented maximum of inner calls.

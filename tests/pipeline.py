@@ -86,14 +86,13 @@ class Pipeline:
         return await self.client.run(job, args, timeout=timeout)
 
     async def stop(self) -> None:
-        """Drain every worker (as on SIGTERM: stop picking, let running jobs finish), then stop
-        its loop and close it, which runs ``on_shutdown``."""
+        """Let every worker's loop end by itself (arq's burst mode with no jobs left to
+        start: it finishes running jobs and returns at an iteration boundary), then close it.
+        Cancelling the loop instead can cut it off inside a Redis transaction."""
         for worker, task in self.workers:
-            worker.allow_pick_jobs = False
-            await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            worker.burst = True
+            worker.max_burst_jobs = 0
+            await asyncio.wait_for(task, 30)
             await worker.close()
         self.workers.clear()
 

@@ -160,7 +160,11 @@ async def test_list_events_pages_with_the_same_query(rig: Rig) -> None:
     token: str | None = None
     while True:
         page = await rig.client.list_events(
-            USER, "primary", query, page_token=token, fields="items(id,start),nextPageToken"
+            USER,
+            "primary",
+            query,
+            page_token=token,
+            fields="items(id,start),nextPageToken,nextSyncToken,timeZone",
         )
         pages.append(page)
         token = page.next_page_token
@@ -237,8 +241,7 @@ async def test_insert_and_get(rig: Rig) -> None:
     assert rig.emu.store.sent_updates == [("events.insert", event.id, "all")]
 
     fetched = await rig.client.get_event(USER, "primary", created["id"], fields="id,summary")
-    assert fetched["id"] == created["id"]
-    assert fetched["attendees"][0]["email"] == "bob@example.com"
+    assert fetched == {"id": created["id"], "summary": "Planning"}  # Google's partial response
 
 
 async def test_conference_version_follows_the_body(rig: Rig) -> None:

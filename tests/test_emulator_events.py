@@ -374,7 +374,7 @@ async def test_empty_time_range_is_calendar_time_range_empty(api: Api) -> None:
 
 
 async def test_list_envelope_has_googles_fields(api: Api) -> None:
-    page = await api.page(timeZone="Europe/Berlin", fields="items(id),nextSyncToken")
+    page = await api.page(timeZone="Europe/Berlin")
     assert page["kind"] == "calendar#events"
     assert page["summary"] == EMAIL
     assert page["timeZone"] == "Europe/Berlin"

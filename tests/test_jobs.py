@@ -400,3 +400,35 @@ async def test_enqueueing_a_finished_job_id_again_does_not_run_it_again(pipe: Pi
     again = await pipe.client.run("list_calendars", {"user_id": "u1"}, job_id=job_id, timeout=10)
     assert again == first
     assert pipe.emulator.store.requests["calendarList.list"] == 1
+
+
+# Projections ----------------------------------------------------------------------------------
+
+
+async def test_get_events_basic_projection_returns_only_the_basic_fields(pipe: Pipeline) -> None:
+    event = {**EVENT, "location": "Room 1", "attendees": [{"email": "bob@example.com"}]}
+    assert (await pipe.run("create_event", {"user_id": "u1", "event": event})).ok
+    window = {
+        "user_id": "u1",
+        "time_min": "2026-12-01T00:00:00Z",
+        "time_max": "2026-12-02T00:00:00Z",
+    }
+    basic = await pipe.run("get_events", {**window, "projection": "basic"})
+    full = await pipe.run("get_events", {**window, "projection": "full"})
+    assert basic.data is not None
+    assert full.data is not None
+    allowed = {
+        "id", "status", "summary", "location", "start", "end", "recurringEventId",
+        "originalStartTime", "updated", "etag", "htmlLink", "attendees", "organizer",
+    }  # fmt: skip
+    [projected] = basic.data["events"]
+    assert set(projected) <= allowed, set(projected) - allowed
+    assert not {"creator", "iCalUID", "kind", "created", "sequence"} & set(projected)
+    assert projected["attendees"] == [{"email": "bob@example.com", "responseStatus": "needsAction"}]
+    assert projected["organizer"] == {"email": pipe.email}
+    assert basic.data["time_zone"] == full.data["time_zone"]
+    [whole] = full.data["events"]
+    assert whole["iCalUID"] == f"{whole['id']}@google.com"
+    assert {k: whole[k] for k in projected if k not in ("attendees", "organizer")} == {
+        k: v for k, v in projected.items() if k not in ("attendees", "organizer")
+    }
