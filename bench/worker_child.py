@@ -28,15 +28,8 @@ from typing import Any
 
 from arq.worker import Worker, func
 
-from gcal.keys import RedisKeys
 from gcal.settings import Settings
-from jobs import wire
-from worker.factory import (
-    ARQ_KEEP_RESULT_SECONDS,
-    HEALTH_CHECK_SECONDS,
-    create_worker,
-    redis_settings,
-)
+from worker.factory import create_worker, worker_options
 
 # The no-op worker's one function; the parent enqueues it by this name.
 NOOP_JOB = "bench_noop"
@@ -51,22 +44,8 @@ async def noop(ctx: dict[str, Any]) -> None:
 
 
 def noop_worker(settings: Settings) -> Worker:
-    """arq's worker configured like ``create_worker``'s, minus everything of the product."""
-    keys = RedisKeys(settings.redis_prefix)
-    return Worker(
-        functions=[func(noop, name=NOOP_JOB)],
-        queue_name=keys.queue,
-        redis_settings=redis_settings(settings),
-        max_jobs=settings.worker_max_jobs,
-        poll_delay=settings.worker_poll_delay,
-        job_completion_wait=settings.worker_drain_seconds,
-        keep_result=ARQ_KEEP_RESULT_SECONDS,
-        health_check_interval=HEALTH_CHECK_SECONDS,
-        health_check_key=keys.health_check,
-        job_serializer=wire.dumps,
-        job_deserializer=wire.loads,
-        log_results=False,
-    )
+    """arq's worker with ``create_worker``'s options, minus everything of the product."""
+    return Worker(functions=[func(noop, name=NOOP_JOB)], **worker_options(settings))
 
 
 def announce_ready(worker: Worker) -> None:

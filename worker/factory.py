@@ -116,24 +116,33 @@ def create_worker(
 
     return GcalWorker(
         functions=[_entry(spec) for spec in JOBS],
-        queue_name=keys.queue,
-        redis_settings=redis_settings(settings),
         burst=burst,
         handle_signals=handle_signals,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
-        max_jobs=settings.worker_max_jobs,
         job_timeout=settings.job_timeout,
         max_tries=settings.job_max_tries,
-        poll_delay=settings.worker_poll_delay,
-        job_completion_wait=settings.worker_drain_seconds,
-        keep_result=ARQ_KEEP_RESULT_SECONDS,
-        health_check_interval=HEALTH_CHECK_SECONDS,
-        health_check_key=keys.health_check,
-        job_serializer=wire.dumps,
-        job_deserializer=wire.loads_job,
-        log_results=False,  # results hold users' calendar data
+        **worker_options(settings),
     )
+
+
+def worker_options(settings: Settings) -> dict[str, Any]:
+    """arq options every worker on these settings shares: queue, Redis, polling, draining,
+    health key, JSON serialization (the benchmark's no-op baseline uses them too)."""
+    keys = RedisKeys(settings.redis_prefix)
+    return {
+        "queue_name": keys.queue,
+        "redis_settings": redis_settings(settings),
+        "max_jobs": settings.worker_max_jobs,
+        "poll_delay": settings.worker_poll_delay,
+        "job_completion_wait": settings.worker_drain_seconds,
+        "keep_result": ARQ_KEEP_RESULT_SECONDS,
+        "health_check_interval": HEALTH_CHECK_SECONDS,
+        "health_check_key": keys.health_check,
+        "job_serializer": wire.dumps,
+        "job_deserializer": wire.loads_job,
+        "log_results": False,  # results hold users' calendar data
+    }
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
