@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from emulator.app import create_app
@@ -69,6 +72,55 @@ class Emulator:
         store.refresh_tokens[refresh.token] = refresh
         access = store.issue_access_token(client_id, account.email, scope_set, refresh.token)
         return access.token, refresh.token
+
+
+class CalendarApi:
+    """A bare Calendar v3 client for tests: one aiohttp session, one bearer token.
+
+    ``call`` answers (status, parsed JSON), or the raw empty bytes for an empty body (204).
+    """
+
+    def __init__(self, http: aiohttp.ClientSession, emulator: Emulator, token: str) -> None:
+        self.http = http
+        self.base = emulator.calendar_base.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    async def raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
+        async with self.http.request(
+            method,
+            self.base + path,
+            params=params,
+            json=body,
+            headers={**self.headers, **(headers or {})},
+        ) as resp:
+            return resp.status, await resp.read()
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        status, raw = await self.raw(method, path, **kwargs)
+        return status, json.loads(raw) if raw else raw
+
+    async def ok(self, method: str, path: str, **kwargs: Any) -> Any:
+        status, body = await self.call(method, path, **kwargs)
+        assert status in (200, 204), body
+        return body
+
+    async def insert(
+        self, body: dict[str, Any], calendar: str = "primary", **params: str
+    ) -> dict[str, Any]:
+        return dict(
+            await self.ok("POST", f"/calendars/{calendar}/events", params=params, body=body)
+        )
+
+    async def page(self, **params: Any) -> dict[str, Any]:
+        return dict(await self.ok("GET", "/calendars/primary/events", params=params))
 
 
 async def start_in_loop(config: EmulatorConfig) -> tuple[Emulator, web.AppRunner]:

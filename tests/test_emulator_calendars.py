@@ -10,32 +10,14 @@ import pytest
 
 from emulator.state import Calendar
 from tests.conftest import MakeEmulator
-from tests.harness import CALENDAR, CALENDAR_EVENTS, Emulator
+from tests.harness import CALENDAR, CALENDAR_EVENTS, CalendarApi, Emulator
 
 EMAIL = "carol@example.com"
 TEAM = "team@group.calendar.google.com"
 
 
-class Api:
-    """A bare Calendar client: one aiohttp session, one bearer token."""
-
-    def __init__(self, http: aiohttp.ClientSession, emulator: Emulator, token: str) -> None:
-        self.http = http
-        self.base = emulator.calendar_base.rstrip("/")
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    async def call(
-        self, method: str, path: str, *, params: Any = None, body: Any = None
-    ) -> tuple[int, Any]:
-        async with self.http.request(
-            method, self.base + path, params=params, json=body, headers=self.headers
-        ) as resp:
-            return resp.status, await resp.json() if resp.status != 204 else None
-
-    async def insert(self, body: dict[str, Any], calendar: str = "primary") -> dict[str, Any]:
-        status, created = await self.call("POST", f"/calendars/{calendar}/events", body=body)
-        assert status == 200, created
-        return dict(created)
+class Api(CalendarApi):
+    """The shared test client, plus freebusy.query."""
 
     async def freebusy(self, body: dict[str, Any]) -> dict[str, Any]:
         status, answer = await self.call("POST", "/freeBusy", body=body)

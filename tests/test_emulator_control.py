@@ -12,7 +12,7 @@ from emulator import events
 from emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from emulator.seeding import SyntheticEvents, event_generator
 from emulator.state import Calendar
-from tests.harness import CALENDAR, CALENDAR_EVENTS, Emulator
+from tests.harness import CALENDAR, CALENDAR_EVENTS, CalendarApi, Emulator
 
 
 async def _control(emu: Emulator, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -24,13 +24,8 @@ async def _control(emu: Emulator, method: str, path: str, body: Any = None) -> t
 
 
 async def _calendar(emu: Emulator, access: str, path: str) -> tuple[int, Any]:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(
-            f"{emu.calendar_base}{path}", headers={"Authorization": f"Bearer {access}"}
-        ) as resp,
-    ):
-        return resp.status, await resp.json()
+    async with aiohttp.ClientSession() as http:
+        return await CalendarApi(http, emu, access).call("GET", f"/{path}")
 
 
 def _event(summary: str, **extra: Any) -> dict[str, Any]:

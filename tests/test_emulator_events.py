@@ -11,49 +11,13 @@ import pytest
 
 from emulator.state import Calendar
 from tests.conftest import MakeEmulator
-from tests.harness import Emulator
+from tests.harness import CalendarApi, Emulator
 
 EMAIL = "alice@example.com"
 
 
-class Api:
-    """A bare Calendar client: one aiohttp session, one bearer token."""
-
-    def __init__(self, http: aiohttp.ClientSession, emulator: Emulator, token: str) -> None:
-        self.http = http
-        self.base = emulator.calendar_base.rstrip("/")
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Any = None,
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, Any]:
-        async with self.http.request(
-            method,
-            self.base + path,
-            params=params,
-            json=body,
-            headers={**self.headers, **(headers or {})},
-        ) as resp:
-            raw = await resp.read()
-            return resp.status, (await resp.json() if raw else raw)
-
-    async def insert(self, body: dict[str, Any], **params: str) -> dict[str, Any]:
-        status, created = await self.call(
-            "POST", "/calendars/primary/events", params=params, body=body
-        )
-        assert status == 200, created
-        return dict(created)
-
-    async def page(self, **params: Any) -> dict[str, Any]:
-        status, page = await self.call("GET", "/calendars/primary/events", params=params)
-        assert status == 200, page
-        return dict(page)
+class Api(CalendarApi):
+    """The shared test client, plus paging through a whole listing."""
 
     async def list_all(self, **params: Any) -> tuple[list[dict[str, Any]], str]:
         """Every page; the items and the final nextSyncToken."""

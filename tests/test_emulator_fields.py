@@ -13,7 +13,7 @@ from emulator.eventquery import item_json
 from emulator.fields import FieldsError, parse
 from jobs.contract import BASIC_EVENT_FIELDS
 from tests.conftest import MakeEmulator
-from tests.harness import CALENDAR, Emulator
+from tests.harness import CALENDAR, CalendarApi, Emulator
 
 EMAIL = "alice@example.com"
 EVENTS = "/calendars/primary/events"
@@ -28,51 +28,20 @@ TIMED = {
 ALL_DAY = {"summary": "Holiday", "start": {"date": "2026-03-03"}, "end": {"date": "2026-03-04"}}
 
 
-class Api:
-    """A bare Calendar client: one aiohttp session, one bearer token."""
-
-    def __init__(self, http: aiohttp.ClientSession, emulator: Emulator, token: str) -> None:
-        self.http = http
-        self.base = emulator.calendar_base.rstrip("/")
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    async def raw(
-        self, method: str, path: str, *, params: Any = None, body: Any = None
-    ) -> tuple[int, bytes]:
-        async with self.http.request(
-            method, self.base + path, params=params, json=body, headers=self.headers
-        ) as resp:
-            return resp.status, await resp.read()
-
-    async def call(
-        self, method: str, path: str, *, params: Any = None, body: Any = None
-    ) -> tuple[int, Any]:
-        status, raw = await self.raw(method, path, params=params, body=body)
-        return status, json.loads(raw) if raw else raw
-
-    async def ok(self, method: str, path: str, **kwargs: Any) -> Any:
-        status, body = await self.call(method, path, **kwargs)
-        assert status in (200, 204), body
-        return body
-
-    async def insert(self, body: dict[str, Any]) -> dict[str, Any]:
-        return dict(await self.ok("POST", EVENTS, body=body))
-
-
-async def open_api(emulator: Emulator) -> AsyncIterator[Api]:
+async def open_api(emulator: Emulator) -> AsyncIterator[CalendarApi]:
     access, _ = emulator.grant(EMAIL, scopes=(CALENDAR,))
     async with aiohttp.ClientSession() as http:
-        yield Api(http, emulator, access)
+        yield CalendarApi(http, emulator, access)
 
 
 @pytest.fixture
-async def api(emulator: Emulator) -> AsyncIterator[Api]:
+async def api(emulator: Emulator) -> AsyncIterator[CalendarApi]:
     async for client in open_api(emulator):
         yield client
 
 
 @pytest.fixture
-async def strict_api(make_emulator: MakeEmulator) -> AsyncIterator[Api]:
+async def strict_api(make_emulator: MakeEmulator) -> AsyncIterator[CalendarApi]:
     async for client in open_api(await make_emulator(fields_unknown_error=True)):
         yield client
 
@@ -97,7 +66,7 @@ def invalid_fields(message: str) -> dict[str, Any]:
 # events.list --------------------------------------------------------------------------------
 
 
-async def test_nested_selection_applies_to_every_item(api: Api) -> None:
+async def test_nested_selection_applies_to_every_item(api: CalendarApi) -> None:
     timed = await api.insert(TIMED)
     all_day = await api.insert(ALL_DAY)
     page = await api.ok("GET", EVENTS, params={"fields": "items(id,start/dateTime)"})
@@ -112,7 +81,7 @@ async def test_nested_selection_applies_to_every_item(api: Api) -> None:
     }
 
 
-async def test_page_token_and_ids_across_pages(api: Api) -> None:
+async def test_page_token_and_ids_across_pages(api: CalendarApi) -> None:
     ids = sorted([(await api.insert(TIMED))["id"] for _ in range(3)])
     params = {"fields": "nextPageToken,items(id)", "maxResults": "2"}
     first = await api.ok("GET", EVENTS, params=params)
@@ -123,7 +92,7 @@ async def test_page_token_and_ids_across_pages(api: Api) -> None:
     assert first["items"] == [{"id": ids[0]}, {"id": ids[1]}]
 
 
-async def test_the_products_basic_projection(api: Api) -> None:
+async def test_the_products_basic_projection(api: CalendarApi) -> None:
     await api.insert(TIMED)
     await api.insert(ALL_DAY)
     basic = f"nextPageToken,nextSyncToken,timeZone,items({BASIC_EVENT_FIELDS})"
@@ -142,7 +111,7 @@ async def test_the_products_basic_projection(api: Api) -> None:
 
 
 async def test_without_fields_the_page_is_the_cached_items_unchanged(
-    api: Api, emulator: Emulator
+    api: CalendarApi, emulator: Emulator
 ) -> None:
     created = await api.insert(TIMED)
     status, raw = await api.raw("GET", EVENTS)
@@ -155,7 +124,7 @@ async def test_without_fields_the_page_is_the_cached_items_unchanged(
     assert {"kind", "etag", "summary", "updated", "timeZone", "nextSyncToken"} <= set(page)
 
 
-async def test_wildcards(api: Api) -> None:
+async def test_wildcards(api: CalendarApi) -> None:
     created = await api.insert(TIMED)
     full = await api.ok("GET", EVENTS)
     assert await api.ok("GET", EVENTS, params={"fields": "*"}) == full
@@ -179,7 +148,7 @@ async def test_wildcards(api: Api) -> None:
 # Other methods ------------------------------------------------------------------------------
 
 
-async def test_events_get_path_selection(api: Api) -> None:
+async def test_events_get_path_selection(api: CalendarApi) -> None:
     created = await api.insert(TIMED)
     path = f"{EVENTS}/{created['id']}"
     got = await api.ok("GET", path, params={"fields": "start/dateTime"})
@@ -192,7 +161,7 @@ async def test_events_get_path_selection(api: Api) -> None:
     }
 
 
-async def test_writes_answer_with_the_selection(api: Api, emulator: Emulator) -> None:
+async def test_writes_answer_with_the_selection(api: CalendarApi, emulator: Emulator) -> None:
     created = await api.ok("POST", EVENTS, body=TIMED, params={"fields": "id,summary"})
     assert set(created) == {"id", "summary"}
     patched = await api.ok(
@@ -203,7 +172,7 @@ async def test_writes_answer_with_the_selection(api: Api, emulator: Emulator) ->
     assert (status, raw) == (204, b"")
 
 
-async def test_map_keys_are_selected_like_fields(api: Api) -> None:
+async def test_map_keys_are_selected_like_fields(api: CalendarApi) -> None:
     await api.insert(TIMED)
     body = {
         "timeMin": "2026-03-02T00:00:00Z",
@@ -217,7 +186,7 @@ async def test_map_keys_are_selected_like_fields(api: Api) -> None:
     assert result == {"calendars": {EMAIL: busy, "nobody@example.com": {"busy": []}}}
 
 
-async def test_calendar_list_and_calendar(api: Api) -> None:
+async def test_calendar_list_and_calendar(api: CalendarApi) -> None:
     listed = await api.ok("GET", "/users/me/calendarList", params={"fields": "items(id,primary)"})
     assert listed == {"items": [{"id": EMAIL, "primary": True}]}
     got = await api.ok("GET", "/calendars/primary", params={"fields": "id,timeZone"})
@@ -244,7 +213,7 @@ async def test_calendar_list_and_calendar(api: Api) -> None:
         "items(id)summary",
     ],
 )
-async def test_invalid_syntax_is_a_400(api: Api, expression: str) -> None:
+async def test_invalid_syntax_is_a_400(api: CalendarApi, expression: str) -> None:
     status, body = await api.call("GET", EVENTS, params={"fields": expression})
     assert status == 400
     assert error_of(body) == invalid_fields(f"Invalid field selection {expression}")
@@ -252,7 +221,7 @@ async def test_invalid_syntax_is_a_400(api: Api, expression: str) -> None:
 
 
 async def test_an_invalid_selection_fails_a_write_before_it_is_made(
-    api: Api, emulator: Emulator
+    api: CalendarApi, emulator: Emulator
 ) -> None:
     status, body = await api.call("POST", EVENTS, body=TIMED, params={"fields": "id("})
     assert status == 400, body
@@ -262,19 +231,19 @@ async def test_an_invalid_selection_fails_a_write_before_it_is_made(
     assert calendar.events == {}
 
 
-async def test_error_responses_are_not_projected(api: Api) -> None:
+async def test_error_responses_are_not_projected(api: CalendarApi) -> None:
     status, body = await api.call("GET", f"{EVENTS}/missing", params={"fields": "id"})
     assert status == 404
     assert error_of(body)["reason"] == "notFound"
 
 
-async def test_unknown_names_are_absent_by_default(api: Api) -> None:
+async def test_unknown_names_are_absent_by_default(api: CalendarApi) -> None:
     created = await api.insert(TIMED)
     page = await api.ok("GET", EVENTS, params={"fields": "items(id,bogus),nothing,summary/x"})
     assert page == {"items": [{"id": created["id"]}]}
 
 
-async def test_unknown_names_can_be_an_error(strict_api: Api) -> None:
+async def test_unknown_names_can_be_an_error(strict_api: CalendarApi) -> None:
     created = await strict_api.insert(ALL_DAY)
     status, body = await strict_api.call("GET", EVENTS, params={"fields": "items(id,bogus)"})
     assert status == 400

@@ -15,7 +15,7 @@ from multidict import CIMultiDictProxy
 
 from emulator.push import PUSHER
 from tests.conftest import MakeEmulator
-from tests.harness import Emulator
+from tests.harness import CalendarApi, Emulator
 
 
 @dataclass
@@ -55,17 +55,8 @@ async def receiver() -> AsyncIterator[Receiver]:
 async def _call(
     emu: Emulator, access: str, method: str, path: str, body: dict[str, Any] | None = None
 ) -> tuple[int, Any]:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.request(
-            method,
-            f"{emu.calendar_base}{path}",
-            json=body,
-            headers={"Authorization": f"Bearer {access}"},
-        ) as resp,
-    ):
-        raw = await resp.read()
-        return resp.status, (await resp.json() if raw else None)
+    async with aiohttp.ClientSession() as http:
+        return await CalendarApi(http, emu, access).call(method, f"/{path}", body=body)
 
 
 def _event(summary: str) -> dict[str, Any]:
@@ -173,7 +164,7 @@ async def test_stopped_channel_hears_nothing_more(emulator: Emulator, receiver: 
         "channels/stop",
         {"id": "to-stop", "resourceId": channel["resourceId"]},
     )
-    assert (status, body) == (204, None)
+    assert (status, body) == (204, b"")
     await _call(emulator, access, "POST", "calendars/primary/events", _event("After stop"))
     assert "to-stop" not in emulator.store.channels
     assert stored.message_number == 1

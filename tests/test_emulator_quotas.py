@@ -8,7 +8,7 @@ import aiohttp
 
 from emulator.config import QuotaConfig
 from tests.conftest import MakeEmulator
-from tests.harness import CALENDAR, Emulator
+from tests.harness import CALENDAR, CalendarApi, Emulator
 
 OTHER_CLIENT = "other-client.apps.googleusercontent.com"
 
@@ -16,16 +16,10 @@ OTHER_CLIENT = "other-client.apps.googleusercontent.com"
 async def _call(
     emu: Emulator, access: str, method: str = "GET", body: dict[str, Any] | None = None
 ) -> tuple[int, Any]:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.request(
-            method,
-            f"{emu.calendar_base}calendars/primary/events",
-            json=body,
-            headers={"Authorization": f"Bearer {access}"},
-        ) as resp,
-    ):
-        return resp.status, await resp.json()
+    async with aiohttp.ClientSession() as http:
+        return await CalendarApi(http, emu, access).call(
+            method, "/calendars/primary/events", body=body
+        )
 
 
 def _reason(body: Any) -> str:
