@@ -78,6 +78,10 @@ async def test_create_event_writes_the_result_before_announcing_it(pipe: Pipelin
     assert 0 < await pipe.redis.ttl(note["result_key"]) <= 24 * 3600
     stream = await pipe.redis.xrange(pipe.keys.notification_stream)
     assert json.loads(stream[-1][1][b"json"])["job_id"] == result.job_id
+    # arq's own record points at our result instead of holding a second copy of it.
+    await pipe.stop()  # arq writes its record after ours; let the worker finish
+    arq_record = json.loads(await pipe.redis.get(f"arq:result:{result.job_id}"))
+    assert arq_record["r"] == {"ok": True, "result_key": note["result_key"]}
 
 
 async def test_create_event_with_the_same_key_creates_one_event(pipe: Pipeline) -> None:

@@ -35,7 +35,7 @@ from worker.runner import deps, run_job, set_deps
 log = logging.getLogger(__name__)
 
 HEALTH_CHECK_SECONDS = 5
-# arq keeps its own copy of results; ours at the result key is the one producers read.
+# How long arq keeps its own job record (a pointer to our result key; see run_job).
 ARQ_KEEP_RESULT_SECONDS = 300
 
 

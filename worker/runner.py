@@ -75,7 +75,8 @@ def defer_seconds(attempt: int, base: float, cap: float, retry_after: float | No
 async def run_job(
     ctx: dict[str, Any], spec: JobSpec[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> dict[str, Any]:
-    """arq's entry for every job: returns the result envelope (arq keeps a copy too)."""
+    """arq's entry for every job. The result goes to our result key; arq's own record gets
+    only a pointer to it, so a page of events is not encoded twice more nor kept twice."""
     d = deps(ctx)
     info = JobInfo(job_id=str(ctx["job_id"]), attempt=int(ctx["job_try"]))
     if args:
@@ -93,7 +94,7 @@ async def run_job(
         else:
             result = await _execute(d, spec, parsed, info)
     await record(d.redis, d.keys, result)
-    return result.model_dump(mode="json", exclude_none=True)
+    return {"ok": result.ok, "result_key": d.keys.result(info.job_id)}
 
 
 async def _execute(
