@@ -24,7 +24,7 @@ async def healthz(request: web.Request) -> web.Response:
 @routes.get("/readyz", name="readyz")
 async def readyz(request: web.Request) -> web.Response:
     try:
-        await asyncio.wait_for(deps(request).redis.ping(), timeout=2)
+        await asyncio.wait_for(deps(request).services.redis.ping(), timeout=2)
     except (RedisError, OSError, TimeoutError) as err:
         log.warning("not ready: redis unreachable (%s)", type(err).__name__)
         return web.json_response({"ok": False, "redis": "unreachable"}, status=503)

@@ -10,29 +10,23 @@ and shows a page or redirects to ``return_to``.
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import hmac
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from auth_web.deps import Deps, deps
 from auth_web.pages import page
-from gcal.errors import GcalError, InvalidRequest, UpstreamUnavailable
+from gcal.errors import GcalError, InternalError, InvalidRequest, ScopeMissing, UpstreamUnavailable
 from gcal.keys import check_user_id
-from gcal.notifications import Notification, NotificationType
-from gcal.oauth import missing_scopes, new_pkce, new_state
 
 log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
 
-_STATE_PURPOSE = "oauth_state"
 _MAX_LOGIN_HINT = 320
 _MAX_RETURN_TO = 2048
 
@@ -52,9 +46,8 @@ def _authorized(request: web.Request, d: Deps) -> bool:
         return False
     given = presented.strip().encode()
     # Compare against every key, so timing does not reveal which (if any) matched.
-    matches = [
-        hmac.compare_digest(given, k.get_secret_value().encode()) for k in d.settings.api_keys
-    ]
+    keys = d.services.settings.api_keys
+    matches = [hmac.compare_digest(given, k.get_secret_value().encode()) for k in keys]
     return any(matches)
 
 
@@ -80,13 +73,10 @@ def allowed_return_to(value: str, allowlist: tuple[str, ...]) -> bool:
     return False
 
 
-def state_digest(state: str) -> str:
-    return hashlib.sha256(state.encode()).hexdigest()
-
-
 @routes.get("/auth/url/{user_id}", name="auth_url")
 async def auth_url(request: web.Request) -> web.Response:
     d = deps(request)
+    s = d.services
     if not _authorized(request, d):
         return _json_error(401, "unauthorized", "a valid bearer key is required")
     try:
@@ -96,7 +86,7 @@ async def auth_url(request: web.Request) -> web.Response:
     return_to = request.query.get("return_to")
     if return_to is not None and (
         len(return_to) > _MAX_RETURN_TO
-        or not allowed_return_to(return_to, d.settings.return_to_allowlist)
+        or not allowed_return_to(return_to, s.settings.return_to_allowlist)
     ):
         return _json_error(400, "invalid_request", "return_to is not an allowed URL")
     login_hint = request.query.get("login_hint")
@@ -105,38 +95,18 @@ async def auth_url(request: web.Request) -> web.Response:
     ):
         return _json_error(400, "invalid_request", "login_hint is not a valid hint")
 
-    state = new_state()
-    verifier, challenge = new_pkce()
-    ttl = d.settings.state_ttl
-    digest = state_digest(state)
-    sealed = d.cipher.seal(
-        _STATE_PURPOSE, digest, {"user_id": user_id, "verifier": verifier, "return_to": return_to}
-    )
-    await d.redis.set(d.keys.oauth_state(digest), sealed, ex=ttl, nx=True)
-    expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ttl)
+    consent = await s.consents.begin(user_id, return_to=return_to)
     d.metrics.consent_urls.inc()
     log.info("consent url issued user=%s", user_id)
     return web.json_response(
         {
-            "url": d.oauth.consent_url(
-                state=state, code_challenge=challenge, login_hint=login_hint
+            "url": s.oauth.consent_url(
+                state=consent.state, code_challenge=consent.code_challenge, login_hint=login_hint
             ),
-            "expires_at": expires_at.isoformat().replace("+00:00", "Z"),
+            "expires_at": consent.expires_at.isoformat().replace("+00:00", "Z"),
         },
         headers={"Cache-Control": "no-store"},
     )
-
-
-async def _consume_state(d: Deps, state: str) -> dict[str, Any] | None:
-    digest = state_digest(state)
-    sealed = await d.redis.getdel(d.keys.oauth_state(digest))
-    if sealed is None:
-        return None
-    try:
-        return d.cipher.open(_STATE_PURPOSE, digest, sealed)
-    except GcalError:
-        log.warning("oauth state record could not be opened")
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +148,11 @@ UNREACHABLE = Outcome(
 REFUSED = Outcome(
     "failed", 400, "Sign-in could not be completed", "Google did not accept this sign-in."
 )
-NO_REFRESH_TOKEN = Outcome(
-    "failed", 502, "Sign-in could not be completed", "Google did not grant lasting access."
+NOT_COMPLETED = Outcome(
+    "failed",
+    502,
+    "Sign-in could not be completed",
+    "This service could not finish linking your account with Google.",
 )
 SCOPE_MISSING = Outcome(
     "scope_missing",
@@ -203,11 +176,11 @@ async def auth_callback(request: web.Request) -> web.StreamResponse:
     state = query.get("state", "")
     if not state or len(state) > 512:
         return _end(d, NO_STATE)
-    pending = await _consume_state(d, state)
+    pending = await d.services.consents.consume(state)
     if pending is None:
         log.info("callback with unknown, expired or used state")
         return _end(d, STALE_STATE)
-    user_id: str = pending["user_id"]
+    user_id = pending.user_id
     error = query.get("error")
     if error == "access_denied":
         log.info("consent denied user=%s", user_id)
@@ -222,49 +195,21 @@ async def auth_callback(request: web.Request) -> web.StreamResponse:
         return _end(d, NO_CODE)
 
     try:
-        grant = await d.oauth.exchange_code(code, pending["verifier"])
+        await d.services.accounts.link_from_code(user_id, code, pending.verifier)
     except UpstreamUnavailable:
         return _end(d, UNREACHABLE)
+    except ScopeMissing:
+        return _end(d, SCOPE_MISSING)
+    except InternalError as err:
+        log.error("linking failed user=%s: %s", user_id, err.message)
+        return _end(d, NOT_COMPLETED)
     except GcalError as err:
         log.warning("code exchange failed user=%s code=%s", user_id, err.code)
         return _end(d, REFUSED)
-
-    missing = missing_scopes(d.settings.scopes, grant.scopes)
-    if missing:
-        # Keep nothing of a partial grant, and give it back to Google.
-        try:
-            await d.oauth.revoke(grant.access_token.get_secret_value())
-        except GcalError:
-            log.warning("could not revoke a partial grant user=%s", user_id)
-        await d.notifier.publish(
-            Notification(
-                type=NotificationType.AUTH_SCOPE_MISSING,
-                user_id=user_id,
-                email=grant.email,
-                scopes=sorted(grant.scopes),
-                missing_scopes=missing,
-            )
-        )
-        return _end(d, SCOPE_MISSING)
-
-    if grant.refresh_token is None:
-        log.error("google granted no refresh token user=%s", user_id)
-        return _end(d, NO_REFRESH_TOKEN)
-    tokens = await d.tokens.link(user_id, grant)
-    await d.notifier.publish(
-        Notification(
-            type=NotificationType.AUTH_LINKED,
-            user_id=user_id,
-            email=tokens.email,
-            scopes=sorted(tokens.scopes),
-        )
-    )
-    log.info("account linked user=%s", user_id)
     d.metrics.callbacks.labels("linked").inc()
-    return_to = pending.get("return_to")
-    if return_to:
+    if pending.return_to:
         raise web.HTTPSeeOther(
-            location=return_to,
+            location=pending.return_to,
             headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
         )
     return page(

@@ -36,7 +36,7 @@ from bench.worker_child import WorkerProcess
 from gcal.crypto import Cipher, generate_key
 from gcal.keys import RedisKeys
 from gcal.settings import Settings
-from gcal.tokens import StoredTokens
+from gcal.tokens import StoredTokens, TokenStore
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 SCOPE = "https://www.googleapis.com/auth/calendar"  # events.list and calendarList.list
@@ -107,7 +107,7 @@ class JobsEnv:
             },
         ) as resp:
             seeded: dict[str, Any] = await resp.json()
-        cipher = Cipher(self.settings.token_keys)
+        store = TokenStore(self.redis, self.keys, Cipher(self.settings.token_keys))
         now = dt.datetime.now(dt.UTC)
         for n, (email, minted) in enumerate(sorted(seeded["tokens"].items())):
             user_id = f"u{n}"
@@ -119,8 +119,7 @@ class JobsEnv:
                 email=email,
                 linked_at=now,
             )
-            sealed = cipher.seal("tokens", user_id, tokens.model_dump(mode="json"))
-            await self.redis.set(self.keys.tokens(user_id), sealed)
+            await store.put(user_id, tokens)
             self.users.append(user_id)
 
     async def cleanup(self) -> None:

@@ -18,15 +18,14 @@ from redis.asyncio import Redis
 from gcal.crypto import Cipher, generate_key
 from gcal.keys import RedisKeys
 from gcal.settings import Settings
-from gcal.tokens import reencrypt_tokens
+from gcal.tokens import TokenStore
 
 
 async def _reencrypt(settings: Settings) -> int:
     redis = Redis.from_url(str(settings.redis_url))
     try:
-        return await reencrypt_tokens(
-            redis, RedisKeys(settings.redis_prefix), Cipher(settings.token_keys)
-        )
+        store = TokenStore(redis, RedisKeys(settings.redis_prefix), Cipher(settings.token_keys))
+        return await store.rotate_all()
     finally:
         await redis.aclose()
 

@@ -1,9 +1,9 @@
 """The async Google Calendar v3 client: one user's events, calendars and free/busy, over a
 pooled aiohttp session handed in by the caller.
 
-    client = CalendarClient(settings, session, token_store, gate=rate_limiter)
+    client = CalendarClient(settings, session, accounts, gate=rate_limiter)
     page = await client.list_events(user_id, "primary", EventQuery(), page_token=None)
-    event = await client.insert_event(user_id, "primary", EventInput(...).to_google())
+    event = await client.insert_event(user_id, "primary", EventInput(...).for_insert(event_id))
 
 What it owns, per call:
 
@@ -27,8 +27,8 @@ each, and building them directly keeps request construction free of httplib2 obj
 the discovery document. Responses are parsed with ``json.loads`` and checked for shape only
 (no per-event models): a listing of 2,500 events costs one parse.
 
-An insert is retried like any other call. With a client-chosen ``id`` in the body
-(:func:`gcal.models.new_event_id`) a retry after a lost answer gets 409
+An insert is retried like any other call. Its body always carries a client-chosen ``id``
+(:meth:`gcal.event_writes.EventInput.for_insert`), so a retry after a lost answer gets 409
 :class:`~gcal.errors.Conflict` rather than creating the event twice.
 """
 
@@ -47,7 +47,8 @@ import aiohttp
 import stamina
 
 from gcal.errors import GcalError, InvalidRequest, UpstreamUnavailable, from_google_response
-from gcal.models import EventQuery
+from gcal.event_queries import EventQuery
+from gcal.event_writes import EventWrite
 from gcal.oauth import RETRY_ATTEMPTS
 from gcal.settings import Settings
 
@@ -57,7 +58,7 @@ T = TypeVar("T")
 
 
 class TokenSource(Protocol):
-    """Valid access tokens per user (:class:`gcal.tokens.TokenStore` is one)."""
+    """Valid access tokens per user (:class:`gcal.accounts.Accounts` is one)."""
 
     async def access_token(self, user_id: str, *, rejected: str | None = None) -> str: ...
 
@@ -162,16 +163,12 @@ def _rfc3339(moment: dt.datetime, name: str) -> str:
     return moment.isoformat()
 
 
-def _write_params(
-    send_updates: str | None, conference_data_version: int | None, body: Mapping[str, Any]
-) -> dict[str, str]:
+def _write_params(send_updates: str | None, write: EventWrite | None) -> dict[str, str]:
     params: dict[str, str] = {}
     if send_updates is not None:
         params["sendUpdates"] = send_updates
-    if conference_data_version is None and "conferenceData" in body:
-        conference_data_version = 1  # Google ignores conferenceData at version 0
-    if conference_data_version is not None:
-        params["conferenceDataVersion"] = str(conference_data_version)
+    if write is not None and write.conference_data_version is not None:
+        params["conferenceDataVersion"] = str(write.conference_data_version)
     return params
 
 
@@ -229,35 +226,32 @@ class CalendarClient:
         self,
         user_id: str,
         calendar_id: str,
-        body: dict[str, Any],
+        write: EventWrite,
         *,
         send_updates: str | None = None,
-        conference_data_version: int | None = None,
     ) -> dict[str, Any]:
-        """events.insert. ``conference_data_version`` defaults to 1 when the body carries
-        ``conferenceData`` (Google would ignore it otherwise)."""
-        params = _write_params(send_updates, conference_data_version, body)
+        """events.insert."""
+        params = _write_params(send_updates, write)
         path = f"calendars/{_segment(calendar_id)}/events"
-        return await self._call(user_id, "POST", path, _json_object, params=params, body=body)
+        return await self._call(user_id, "POST", path, _json_object, params=params, body=write.body)
 
     async def patch_event(
         self,
         user_id: str,
         calendar_id: str,
         event_id: str,
-        body: dict[str, Any],
+        write: EventWrite,
         *,
         if_match: str | None = None,
         send_updates: str | None = None,
-        conference_data_version: int | None = None,
     ) -> dict[str, Any]:
         """events.patch; with ``if_match`` (an etag) a concurrent change is
         :class:`~gcal.errors.PreconditionFailed` instead of being overwritten."""
-        params = _write_params(send_updates, conference_data_version, body)
+        params = _write_params(send_updates, write)
         path = f"calendars/{_segment(calendar_id)}/events/{_segment(event_id)}"
         headers = {"If-Match": if_match} if if_match is not None else {}
         return await self._call(
-            user_id, "PATCH", path, _json_object, params=params, body=body, headers=headers
+            user_id, "PATCH", path, _json_object, params=params, body=write.body, headers=headers
         )
 
     async def delete_event(
@@ -270,7 +264,7 @@ class CalendarClient:
         send_updates: str | None = None,
     ) -> None:
         """events.delete; an event deleted before is :class:`~gcal.errors.Gone`."""
-        params = _write_params(send_updates, None, {})
+        params = _write_params(send_updates, None)
         path = f"calendars/{_segment(calendar_id)}/events/{_segment(event_id)}"
         headers = {"If-Match": if_match} if if_match is not None else {}
         await self._call(user_id, "DELETE", path, _nothing, params=params, headers=headers)

@@ -19,13 +19,22 @@ and ``reason`` are mapped to them in exactly one place, :func:`from_google_respo
      +-- UpstreamUnavailable     upstream_unavailable  Google failed or was unreachable: retry
      +-- InternalError           internal              a bug or a misconfiguration
 
+Every subclass registers its ``code`` in :data:`ERROR_CODES` as it is defined, so job
+results, notifications and the JSON Schemas derive their list of codes from this tree and a
+new class can never produce a code they refuse.
+
 Messages never contain tokens, codes or secrets.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AfterValidator, Field
+
+# code -> the class that introduced it (filled by ``GcalError.__init_subclass__``).
+ERROR_CODES: dict[str, type[GcalError]] = {}
 
 
 class GcalError(Exception):
@@ -33,6 +42,12 @@ class GcalError(Exception):
 
     code: ClassVar[str] = "internal"
     retryable: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        owner = ERROR_CODES.setdefault(cls.code, cls)
+        if owner is not cls and "code" in vars(cls):
+            raise TypeError(f"{cls.__name__} reuses the code {cls.code!r} of {owner.__name__}")
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -152,3 +167,18 @@ def from_google_response(
     if 400 <= status < 500:
         return InvalidRequest(detail)
     return InternalError(f"unexpected Google status {status}")
+
+
+def _codes_enum(schema: dict[str, Any]) -> None:
+    # Filled in when a schema is generated, from the classes defined by then.
+    schema["enum"] = sorted(ERROR_CODES)
+
+
+def _known_code(code: str) -> str:
+    if code not in ERROR_CODES:
+        raise ValueError(f"not an error code of gcal.errors: {code!r}")
+    return code
+
+
+# An error code as results and notifications carry it: one of ``ERROR_CODES``.
+ErrorCode = Annotated[str, AfterValidator(_known_code), Field(json_schema_extra=_codes_enum)]

@@ -1,69 +1,151 @@
 """Notifications: what the service announces, as JSON, to any listening service.
 
-Each notification is published twice: on a pub/sub channel for live listeners and on a capped
-stream for consumers that were away (names in :mod:`gcal.keys`). The JSON shape::
+One family of typed models, tagged by ``type``; each carries only its own fields::
 
-    {"type": "auth_linked", "user_id": "user-42", "at": "2026-11-24T18:00:00Z", ...}
+    {"type": "auth_linked", "user_id": "user-42", "at": "2026-11-24T18:00:00Z",
+     "email": "alice@example.com", "scopes": ["https://www.googleapis.com/auth/calendar.events"]}
 
-``type`` is one of :class:`NotificationType`; the other fields depend on it and are
-documented in ``docs/contract.md``. Notifications never carry tokens or codes.
+:class:`Notifier` is the one writer of the notifications channel and stream (names in
+:mod:`gcal.keys`): every notification goes to the capped stream (entry fields ``type`` and
+``json``, for consumers that were away) and to the channel (for live listeners), in one
+MULTI/EXEC, plus any extra channels the caller names (a job's own result channel). A JSON
+Schema per type is generated from these models (``docs/schemas/``). Notifications never carry
+tokens, codes or secrets.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
+from gcal.errors import ErrorCode
 from gcal.keys import NOTIFICATION_STREAM_MAXLEN, RedisKeys
 
 log = logging.getLogger(__name__)
 
 
-class NotificationType(enum.StrEnum):
-    AUTH_LINKED = "auth_linked"
-    AUTH_SCOPE_MISSING = "auth_scope_missing"
-    AUTH_REVOKED = "auth_revoked"
-    AUTH_DISCONNECTED = "auth_disconnected"
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
-class Notification(BaseModel):
-    """One announcement."""
-
+class _Notification(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    type: NotificationType
-    user_id: str
-    at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
-    email: str | None = None
-    scopes: list[str] | None = None
-    missing_scopes: list[str] | None = None
+    at: dt.datetime = Field(default_factory=_now, description="When it happened (UTC).")
 
     def to_json(self) -> str:
         return self.model_dump_json(exclude_none=True)
 
 
+class _AccountNotification(_Notification):
+    user_id: str
+    email: str | None = Field(default=None, description="The Google account, when known.")
+
+
+# Accounts ------------------------------------------------------------------------------------
+
+
+class AuthLinked(_AccountNotification):
+    """The user finished linking; jobs for ``user_id`` can run."""
+
+    type: Literal["auth_linked"] = "auth_linked"
+    scopes: list[str] = Field(description="The scopes granted.")
+
+
+class AuthScopeMissing(_AccountNotification):
+    """The user declined a needed scope; nothing was kept, the partial grant was given back."""
+
+    type: Literal["auth_scope_missing"] = "auth_scope_missing"
+    scopes: list[str] = Field(description="The scopes granted.")
+    missing_scopes: list[str] = Field(description="The needed scopes that were not granted.")
+
+
+class AuthRevoked(_AccountNotification):
+    """Google refused the refresh token: access was revoked (or lapsed); tokens deleted."""
+
+    type: Literal["auth_revoked"] = "auth_revoked"
+
+
+class AuthDisconnected(_AccountNotification):
+    """The account was disconnected (revoked at Google) and forgotten."""
+
+    type: Literal["auth_disconnected"] = "auth_disconnected"
+
+
+# Jobs ----------------------------------------------------------------------------------------
+
+
+class JobCompleted(_Notification):
+    """A job ended; its result is already at ``result_key``. Also published on the job's own
+    channel ``<prefix>:result:<job_id>:done``."""
+
+    type: Literal["job_completed"] = "job_completed"
+    job_id: str
+    job: str
+    ok: bool
+    error_code: ErrorCode | None = None
+    result_key: str
+
+
+Notification = Annotated[
+    AuthLinked | AuthScopeMissing | AuthRevoked | AuthDisconnected | JobCompleted,
+    Field(discriminator="type"),
+]
+NOTIFICATION_TYPES: tuple[type[_Notification], ...] = (
+    AuthLinked,
+    AuthScopeMissing,
+    AuthRevoked,
+    AuthDisconnected,
+    JobCompleted,
+)
+_ADAPTER: TypeAdapter[Notification] = TypeAdapter(Notification)
+
+
+def parse_notification(raw: str | bytes) -> Notification:
+    """A notification from its JSON (a stream entry's ``json`` or a channel message)."""
+    return _ADAPTER.validate_json(raw)
+
+
+def notification_type(model: type[_Notification]) -> str:
+    """The ``type`` tag of a notification model."""
+    default = model.model_fields["type"].default
+    assert isinstance(default, str)  # noqa: S101 - every model above declares its tag
+    return default
+
+
 class Notifier:
-    """Publishes notifications to the stream and the channel, in one MULTI (stream first)."""
+    """The one writer of notifications: the durable stream, then the channel(s)."""
 
     def __init__(self, redis: Redis, keys: RedisKeys) -> None:
         self._redis = redis
         self._keys = keys
 
-    async def publish(self, notification: Notification) -> None:
-        payload = notification.to_json()
-        fields: dict[Any, Any] = {"type": notification.type.value, "json": payload}
+    async def publish(self, note: Notification, *, channels: Sequence[str] = ()) -> None:
+        """Announce ``note`` on its own (one MULTI/EXEC)."""
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(
-                self._keys.notification_stream,
-                fields,
-                maxlen=NOTIFICATION_STREAM_MAXLEN,
-                approximate=True,
-            )
-            pipe.publish(self._keys.notifications, payload)
+            self.stage(pipe, note, channels=channels)
             await pipe.execute()
-        log.info("notified %s user=%s", notification.type.value, notification.user_id)
+        if not isinstance(note, JobCompleted):
+            log.info("notified %s user=%s", note.type, note.user_id)
+
+    def stage(self, pipe: Pipeline, note: Notification, *, channels: Sequence[str] = ()) -> None:
+        """Queue ``note`` on ``pipe``, a transaction the caller runs: stream first, then the
+        notifications channel and ``channels``. A caller writing state the notification
+        points at (a job's result) queues that write before this, in the same transaction."""
+        payload = note.to_json()
+        fields: dict[Any, Any] = {"type": note.type, "json": payload}
+        pipe.xadd(
+            self._keys.notification_stream,
+            fields,
+            maxlen=NOTIFICATION_STREAM_MAXLEN,
+            approximate=True,
+        )
+        for channel in channels:
+            pipe.publish(channel, payload)
+        pipe.publish(self._keys.notifications, payload)

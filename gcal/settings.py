@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     token_keys: tuple[SecretStr, ...] = Field(
         default=(),
         description="Fernet keys for tokens at rest, newest first (rotation: prepend a key, "
-        "then run the re-encrypt command). Generate: python -m gcal.crypto",
+        "then run python -m gcal reencrypt-tokens). Generate one: python -m gcal new-key",
     )
     api_keys: tuple[SecretStr, ...] = Field(
         default=(),

@@ -1,1 +1,2 @@
-"""The job functions and the wire contract (names, JSON schemas, Redis keys and channels)."""
+"""The jobs: their declarations and functions, the wire contract (argument, data and result
+models, JSON Schemas) and the Python producer client. Redis names live in :mod:`gcal.keys`."""

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from jobs.contract import DisconnectArgs, DisconnectData
-from jobs.deps import JobDeps, JobInfo
+from pydantic import BaseModel
+
+from gcal.services import Services
+from jobs.arguments import JobArgs
+from jobs.spec import JobRun, job
 
 
-async def disconnect(d: JobDeps, args: DisconnectArgs, job: JobInfo) -> DisconnectData:
-    return DisconnectData(was_linked=await d.tokens.disconnect(args.user_id))
+class DisconnectArgs(JobArgs):
+    """Revoke the user's grant at Google and forget everything kept for the user."""
+
+
+class DisconnectData(BaseModel):
+    was_linked: bool
+
+
+@job()
+async def disconnect(s: Services, args: DisconnectArgs, run: JobRun) -> DisconnectData:
+    """Revoke the user's grant at Google and forget everything kept for the user."""
+    return DisconnectData(was_linked=await s.accounts.disconnect(args.user_id))

@@ -29,7 +29,7 @@ from redis.exceptions import RedisError
 
 from gcal.keys import RedisKeys
 from jobs import wire
-from jobs.contract import ARGUMENTS
+from jobs.registry import JOBS
 from jobs.results import JobResult
 
 log = logging.getLogger(__name__)
@@ -84,8 +84,8 @@ class JobClient:
         Enqueueing an id that is queued, running, or has a result (kept 24 h) is a no-op that
         returns the same id: a producer retrying its own enqueue cannot run a job twice.
         """
-        if job not in ARGUMENTS:
-            raise ValueError(f"unknown job {job!r}; one of {', '.join(sorted(ARGUMENTS))}")
+        if job not in JOBS:
+            raise ValueError(f"unknown job {job!r}; one of {', '.join(sorted(JOBS))}")
         kwargs = (
             args.model_dump(mode="json", exclude_none=True)
             if isinstance(args, BaseModel)

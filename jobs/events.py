@@ -4,26 +4,33 @@
 from the idempotency key (base32hex of a SHA-256, the alphabet Google allows for
 client-supplied ids), so a re-run inserts the same id and Google's 409 tells us the event
 already exists; we then return that event, marked ``created: false``.
+
+Events in results are Google Calendar v3 Event resources, passed through as Google sent them
+(not re-validated item by item: pages of 250 events stay cheap).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
 
 from gcal.errors import Conflict, Gone, PreconditionFailed
-from jobs.contract import (
-    BASIC_EVENT_FIELDS,
-    CreateEventArgs,
-    CreateEventData,
-    DeleteEventArgs,
-    DeleteEventData,
-    GetEventsArgs,
-    GetEventsData,
-    UpdateEventArgs,
-    UpdateEventData,
+from gcal.event_queries import EventQuery
+from gcal.event_writes import EventInput, EventPatch
+from gcal.scalars import CalendarId, EventId
+from gcal.scopes import READ_EVENTS, WRITE_EVENTS
+from gcal.services import Services
+from jobs.arguments import JobArgs, SendUpdates
+from jobs.spec import JobRun, job
+
+# Fields a get_events caller gets with projection "basic" (Google's `fields` syntax).
+BASIC_EVENT_FIELDS = (
+    "id,status,summary,location,start,end,recurringEventId,originalStartTime,"
+    "updated,etag,htmlLink,attendees(email,responseStatus),organizer(email)"
 )
-from jobs.deps import JobDeps, JobInfo
 
 
 def event_id_for(user_id: str, calendar_id: str, idempotency_key: str) -> str:
@@ -32,18 +39,41 @@ def event_id_for(user_id: str, calendar_id: str, idempotency_key: str) -> str:
     return base64.b32hexencode(digest).decode().rstrip("=").lower()
 
 
-async def get_events(d: JobDeps, args: GetEventsArgs, job: JobInfo) -> GetEventsData:
+# get_events -----------------------------------------------------------------------------------
+
+
+class GetEventsArgs(JobArgs, EventQuery):
+    """Events of one calendar in a time window (recurring events expanded by default)."""
+
+    calendar_id: CalendarId = "primary"
+    max_events: int = Field(
+        default=250, ge=1, le=10_000, description="Stop after this many events (then truncated)."
+    )
+    projection: Literal["full", "basic"] = Field(
+        default="full", description="basic: only the commonly needed fields of each event."
+    )
+
+
+class GetEventsData(BaseModel):
+    events: list[dict[str, Any]] = Field(description="Google Calendar v3 Event resources.")
+    truncated: bool = Field(description="True when max_events or the page cap cut the list.")
+    time_zone: str | None = None
+
+
+@job(needs=[READ_EVENTS])
+async def get_events(s: Services, args: GetEventsArgs, run: JobRun) -> GetEventsData:
+    """Events of one calendar in a time window, following Google's pages."""
     fields = (
         None
         if args.projection == "full"
         else f"nextPageToken,nextSyncToken,timeZone,items({BASIC_EVENT_FIELDS})"
     )
-    events: list[dict[str, object]] = []
+    events: list[dict[str, Any]] = []
     time_zone: str | None = None
     page_token: str | None = None
     truncated = False
-    for _ in range(d.settings.get_events_max_pages):
-        page = await d.calendar.list_events(
+    for _ in range(s.settings.get_events_max_pages):
+        page = await s.calendar.list_events(
             args.user_id, args.calendar_id, args, page_token=page_token, fields=fields
         )
         time_zone = time_zone or page.time_zone
@@ -60,51 +90,107 @@ async def get_events(d: JobDeps, args: GetEventsArgs, job: JobInfo) -> GetEvents
     return GetEventsData(events=events, truncated=truncated, time_zone=time_zone)
 
 
-async def create_event(d: JobDeps, args: CreateEventArgs, job: JobInfo) -> CreateEventData:
-    # A caller-chosen id is idempotent by itself; otherwise derive one from the key.
-    event_id = args.event.id or event_id_for(
-        args.user_id, args.calendar_id, args.idempotency_key or job.job_id
+# create_event -----------------------------------------------------------------------------------
+
+
+class CreateEventArgs(JobArgs):
+    """Create an event, exactly once per idempotency key, however often the job runs."""
+
+    calendar_id: CalendarId = "primary"
+    event: EventInput
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Same key, same event: defaults to the job id.",
     )
-    body = {**args.event.to_google(), "id": event_id}
+    send_updates: SendUpdates = "none"
+
+
+class CreateEventData(BaseModel):
+    event: dict[str, Any] = Field(description="The Google Calendar v3 Event resource.")
+    created: bool = Field(description="False when an earlier run had already created it.")
+
+
+@job(needs=[WRITE_EVENTS])
+async def create_event(s: Services, args: CreateEventArgs, run: JobRun) -> CreateEventData:
+    """Create an event, exactly once per idempotency key however often the job runs."""
+    event_id = event_id_for(args.user_id, args.calendar_id, args.idempotency_key or run.job_id)
     try:
-        event = await d.calendar.insert_event(
+        event = await s.calendar.insert_event(
             args.user_id,
             args.calendar_id,
-            body,
+            args.event.for_insert(event_id),
             send_updates=args.send_updates,
-            conference_data_version=1 if args.event.conference else None,
         )
     except Conflict:
         # An earlier run created it (its answer lost to a crash or a timeout).
-        existing = await d.calendar.get_event(args.user_id, args.calendar_id, event_id)
+        existing = await s.calendar.get_event(args.user_id, args.calendar_id, event_id)
         return CreateEventData(event=existing, created=False)
     return CreateEventData(event=event, created=True)
 
 
-async def update_event(d: JobDeps, args: UpdateEventArgs, job: JobInfo) -> UpdateEventData:
-    patch = args.patch.to_google()
+# update_event -----------------------------------------------------------------------------------
+
+
+class UpdateEventArgs(JobArgs):
+    """Change some fields of an event; with ``etag``, only if it is still that version."""
+
+    calendar_id: CalendarId = "primary"
+    event_id: EventId
+    patch: EventPatch
+    etag: str | None = Field(default=None, max_length=200)
+    send_updates: SendUpdates = "none"
+
+
+class UpdateEventData(BaseModel):
+    event: dict[str, Any]
+
+
+@job(needs=[WRITE_EVENTS])
+async def update_event(s: Services, args: UpdateEventArgs, run: JobRun) -> UpdateEventData:
+    """Change some fields of an event; with an etag, only if it is still that version."""
+    write = args.patch.for_patch(args.event_id)
     try:
-        event = await d.calendar.patch_event(
+        event = await s.calendar.patch_event(
             args.user_id,
             args.calendar_id,
             args.event_id,
-            patch,
+            write,
             if_match=args.etag,
             send_updates=args.send_updates,
         )
     except PreconditionFailed:
         # A re-run after a lost answer meets its own change as a newer version: if the event
         # already holds every patched value, the goal holds; otherwise it really changed.
-        current = await d.calendar.get_event(args.user_id, args.calendar_id, args.event_id)
-        if job.attempt > 1 and all(current.get(key) == value for key, value in patch.items()):
+        current = await s.calendar.get_event(args.user_id, args.calendar_id, args.event_id)
+        if run.attempt > 1 and all(current.get(key) == value for key, value in write.body.items()):
             return UpdateEventData(event=current)
         raise
     return UpdateEventData(event=event)
 
 
-async def delete_event(d: JobDeps, args: DeleteEventArgs, job: JobInfo) -> DeleteEventData:
+# delete_event -----------------------------------------------------------------------------------
+
+
+class DeleteEventArgs(JobArgs):
+    """Delete an event; deleting one already gone succeeds (``already_deleted``)."""
+
+    calendar_id: CalendarId = "primary"
+    event_id: EventId
+    etag: str | None = Field(default=None, max_length=200)
+    send_updates: SendUpdates = "none"
+
+
+class DeleteEventData(BaseModel):
+    already_deleted: bool
+
+
+@job(needs=[WRITE_EVENTS])
+async def delete_event(s: Services, args: DeleteEventArgs, run: JobRun) -> DeleteEventData:
+    """Delete an event; one already deleted is a success."""
     try:
-        await d.calendar.delete_event(
+        await s.calendar.delete_event(
             args.user_id,
             args.calendar_id,
             args.event_id,

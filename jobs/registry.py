@@ -1,48 +1,30 @@
-"""Every job the workers run: its name, argument and data models, and its function."""
+"""Every job the workers run, collected from the modules that declare them (:mod:`jobs.spec`).
+
+A new job is a decorated function in one of these modules (or a new module added here);
+nothing else lists jobs by hand.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from pydantic import BaseModel
+from gcal.scopes import ScopeNeed, least_privilege
+from jobs import account, calendars, events
+from jobs.spec import JobSpec, specs_in
 
-from jobs import account, calendars, contract, events
-from jobs.deps import JobDeps, JobInfo
+_MODULES = (events, calendars, account)
 
-A = TypeVar("A", bound=BaseModel)
-D = TypeVar("D", bound=BaseModel)
-
-
-@dataclass(frozen=True)
-class JobSpec(Generic[A, D]):
-    name: str
-    args: type[A]
-    data: type[D]
-    handler: Callable[[JobDeps, A, JobInfo], Awaitable[D]]
+JOBS: Mapping[str, JobSpec[Any, Any]] = {
+    spec.name: spec for module in _MODULES for spec in specs_in(module)
+}
 
 
-JOBS: tuple[JobSpec[Any, Any], ...] = (
-    JobSpec("get_events", contract.GetEventsArgs, contract.GetEventsData, events.get_events),
-    JobSpec(
-        "create_event", contract.CreateEventArgs, contract.CreateEventData, events.create_event
-    ),
-    JobSpec(
-        "update_event", contract.UpdateEventArgs, contract.UpdateEventData, events.update_event
-    ),
-    JobSpec(
-        "delete_event", contract.DeleteEventArgs, contract.DeleteEventData, events.delete_event
-    ),
-    JobSpec(
-        "list_calendars",
-        contract.ListCalendarsArgs,
-        contract.ListCalendarsData,
-        calendars.list_calendars,
-    ),
-    JobSpec(
-        "get_free_busy", contract.GetFreeBusyArgs, contract.GetFreeBusyData, calendars.get_free_busy
-    ),
-    JobSpec("disconnect", contract.DisconnectArgs, contract.DisconnectData, account.disconnect),
-)
-JOB_NAMES = frozenset(spec.name for spec in JOBS)
+def needs_of(names: Iterable[str]) -> tuple[ScopeNeed, ...]:
+    """What the named jobs need, each need once."""
+    return tuple(dict.fromkeys(need for name in names for need in JOBS[name].needs))
+
+
+def default_scopes() -> tuple[str, ...]:
+    """The least-privilege scopes that serve every job."""
+    return least_privilege(needs_of(JOBS))

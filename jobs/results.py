@@ -5,37 +5,22 @@
     {"job_id": "...", "job": "create_event", "ok": false,
      "error": {"code": "rate_limited", "message": "...", "retryable": true, "retry_after": 30}}
 
-``error.code`` is one of the stable codes of :mod:`gcal.errors` (plus ``invalid_request``
-carrying ``fields``). The result is written to its result key *before* the completion
-notification (:class:`JobCompleted`) is published.
+``error.code`` is one of the stable codes of :mod:`gcal.errors` (derived from its classes;
+``invalid_request`` from argument validation carries ``fields``). The result is written to its
+result key *before* its :class:`~gcal.notifications.JobCompleted` notification is published.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
-from gcal.errors import GcalError
-from gcal.keys import NOTIFICATION_STREAM_MAXLEN, RESULT_TTL_SECONDS, RedisKeys
-
-ErrorCode = Literal[
-    "invalid_request",
-    "auth_required",
-    "auth_revoked",
-    "scope_missing",
-    "not_found",
-    "gone",
-    "conflict",
-    "precondition_failed",
-    "full_sync_required",
-    "rate_limited",
-    "quota_exhausted",
-    "upstream_unavailable",
-    "internal",
-]
+from gcal.errors import ErrorCode, GcalError
+from gcal.keys import RESULT_TTL_SECONDS, RedisKeys
+from gcal.notifications import JobCompleted, Notifier
 
 
 class FieldError(BaseModel):
@@ -93,21 +78,7 @@ class JobResult(BaseModel):
         return cls(job_id=job_id, job=job, ok=False, error=error)
 
 
-class JobCompleted(BaseModel):
-    """The notification that a job finished; its result is already at ``result_key``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: Literal["job_completed"] = "job_completed"
-    job_id: str
-    job: str
-    ok: bool
-    error_code: ErrorCode | None = None
-    result_key: str
-    at: dt.datetime = Field(default_factory=_now)
-
-
-async def record(redis: Redis, keys: RedisKeys, result: JobResult) -> None:
+async def record(redis: Redis, keys: RedisKeys, result: JobResult, notifier: Notifier) -> None:
     """Write ``result`` to its key, then announce it: on the job's own channel (for a
     producer awaiting it), on the notifications channel and in the durable stream.
 
@@ -121,15 +92,8 @@ async def record(redis: Redis, keys: RedisKeys, result: JobResult) -> None:
         ok=result.ok,
         error_code=result.error.code if result.error else None,
         result_key=result_key,
-    ).model_dump_json(exclude_none=True)
+    )
     async with redis.pipeline(transaction=True) as pipe:
         pipe.set(result_key, result.model_dump_json(exclude_none=True), ex=RESULT_TTL_SECONDS)
-        pipe.xadd(
-            keys.notification_stream,
-            {"type": "job_completed", "json": note},
-            maxlen=NOTIFICATION_STREAM_MAXLEN,
-            approximate=True,
-        )
-        pipe.publish(keys.result_channel(result.job_id), note)
-        pipe.publish(keys.notifications, note)
+        notifier.stage(pipe, note, channels=[keys.result_channel(result.job_id)])
         await pipe.execute()

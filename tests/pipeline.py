@@ -23,7 +23,7 @@ from emulator.config import ClientConfig
 from gcal.crypto import Cipher
 from gcal.keys import RedisKeys
 from gcal.settings import Settings
-from gcal.tokens import StoredTokens
+from gcal.tokens import StoredTokens, TokenStore
 from jobs.client import JobClient
 from jobs.results import JobResult
 from tests.harness import CALENDAR, Emulator
@@ -69,10 +69,8 @@ class Pipeline:
             email=email or self.email,
             linked_at=now,
         )
-        cipher = Cipher(self.settings.token_keys)
-        await self.redis.set(
-            self.keys.tokens(user_id),
-            cipher.seal("tokens", user_id, tokens.model_dump(mode="json")),
+        await TokenStore(self.redis, self.keys, Cipher(self.settings.token_keys)).put(
+            user_id, tokens
         )
 
     async def start_worker(self, **changes: object) -> GcalWorker:

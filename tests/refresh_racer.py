@@ -15,12 +15,8 @@ import aiohttp
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from gcal.crypto import Cipher
-from gcal.keys import RedisKeys
-from gcal.notifications import Notifier
-from gcal.oauth import OAuthClient
+from gcal.services import Services
 from gcal.settings import Settings
-from gcal.tokens import TokenStore
 
 
 async def race(config: dict[str, str | int]) -> set[str]:
@@ -33,13 +29,11 @@ async def race(config: dict[str, str | int]) -> set[str]:
         redis_prefix=str(config["prefix"]),
     )
     redis = Redis.from_url(str(config["redis_url"]))
-    keys = RedisKeys(settings.redis_prefix)
     async with aiohttp.ClientSession() as http:
-        oauth = OAuthClient(settings, http)
-        store = TokenStore(redis, keys, Cipher(settings.token_keys), oauth, Notifier(redis, keys))
+        accounts = Services.build(settings, redis, http).accounts
         callers = int(config["callers"])
         tokens = await asyncio.gather(
-            *(store.access_token(str(config["user_id"])) for _ in range(callers))
+            *(accounts.access_token(str(config["user_id"])) for _ in range(callers))
         )
     await redis.aclose()
     return set(tokens)

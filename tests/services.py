@@ -13,9 +13,10 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from auth_web.app import create_app
-from auth_web.deps import DEPS, Deps
+from auth_web.deps import DEPS
 from emulator.config import ClientConfig
 from gcal.crypto import generate_key
+from gcal.services import Services
 from gcal.settings import Settings
 from tests.harness import Emulator
 
@@ -59,12 +60,12 @@ class AuthWeb:
     runner: web.AppRunner
 
     @property
-    def deps(self) -> Deps:
-        return self.app[DEPS]
+    def services(self) -> Services:
+        return self.app[DEPS].services
 
     @property
     def settings(self) -> Settings:
-        return self.deps.settings
+        return self.services.settings
 
     @property
     def auth_header(self) -> dict[str, str]:

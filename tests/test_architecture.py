@@ -4,7 +4,9 @@
 * the domain core (``gcal``) imports neither, nor ``jobs``, nor arq or aiohttp's web server;
 * ``jobs`` imports neither process package;
 * nothing of the product imports ``emulator``, and ``emulator`` imports nothing of the product;
-* ``devstack`` (the local launcher) starts processes and imports neither side; nothing imports it.
+* ``devstack`` (the local launcher) starts processes and imports neither side; nothing imports it;
+* the core's services are built in one composition root, ``gcal/services.py``: no other
+  product module constructs them (a few named exceptions need only part of them).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT_DIR = Path(__file__).resolve().parent.parent
 PRODUCT = ("gcal", "auth_web", "worker", "jobs")
 PACKAGES = (*PRODUCT, "emulator", "devstack")
 
@@ -59,8 +61,8 @@ def violations(root: Path) -> list[str]:
 
 def test_no_forbidden_import_edges() -> None:
     for package in PACKAGES:
-        assert (ROOT / package / "__init__.py").is_file(), f"{package} is not a package"
-    assert violations(ROOT) == []
+        assert (ROOT_DIR / package / "__init__.py").is_file(), f"{package} is not a package"
+    assert violations(ROOT_DIR) == []
 
 
 def test_checker_catches_a_forbidden_edge(tmp_path: Path) -> None:
@@ -76,3 +78,58 @@ def test_checker_catches_a_forbidden_edge(tmp_path: Path) -> None:
         "gcal/tokens.py imports worker",
         "worker/jobs.py imports auth_web",
     ]
+
+
+# The services of the core, and the product modules other than the root allowed to build some.
+SERVICE_CLASSES = frozenset(
+    {
+        "Accounts",
+        "CalendarClient",
+        "Cipher",
+        "ConsentStates",
+        "Notifier",
+        "OAuthClient",
+        "RateLimiter",
+        "RedisKeys",
+        "TokenStore",
+        "cipher_for",
+    }
+)
+COMPOSITION_ROOT = "gcal/services.py"
+BUILDERS_ALLOWED = {
+    # Key rotation runs without the rest of the service: Redis and the cipher only.
+    "gcal/__main__.py": {"Cipher", "RedisKeys", "TokenStore"},
+    # arq needs the queue and health-key names before on_startup opens the services.
+    "worker/factory.py": {"RedisKeys"},
+    # The health probe reads the health key without starting a worker.
+    "worker/__main__.py": {"RedisKeys"},
+    # The cipher builds itself from settings (its own module).
+    "gcal/crypto.py": {"Cipher"},
+}
+
+
+def constructions(root: Path) -> list[str]:
+    """One line per (file, service) that a product module outside the root constructs."""
+    found = set()
+    for package in PRODUCT:
+        for path in sorted((root / package).rglob("*.py")):
+            name = str(path.relative_to(root))
+            if name == COMPOSITION_ROOT:
+                continue
+            allowed = BUILDERS_ALLOWED.get(name, set())
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                    called = node.func.id
+                    if called in SERVICE_CLASSES and called not in allowed:
+                        found.add(f"{name} builds {called}")
+    return sorted(found)
+
+
+def test_services_are_built_in_the_composition_root_only() -> None:
+    assert constructions(ROOT_DIR) == []
+
+
+def test_the_root_check_catches_a_second_builder(tmp_path: Path) -> None:
+    (tmp_path / "auth_web").mkdir()
+    (tmp_path / "auth_web" / "app.py").write_text("notifier = Notifier(redis, keys)\n")
+    assert constructions(tmp_path) == ["auth_web/app.py builds Notifier"]

@@ -65,7 +65,7 @@ async def test_a_person_links_their_calendar_in_a_browser(
 
     assert heading == "Google Calendar linked"
     assert "code=" not in body
-    tokens = await auth_web.deps.tokens.get("user-7")
+    tokens = await auth_web.services.tokens.get("user-7")
     assert tokens is not None
     assert tokens.refresh_token
     assert emulator.store.valid_access_token(tokens.access_token) is not None

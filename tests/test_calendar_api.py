@@ -7,7 +7,9 @@ emulator. Backoff is off (tests/conftest.py), attempts stay 3.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +33,8 @@ from gcal.errors import (
     RateLimited,
     UpstreamUnavailable,
 )
-from gcal.models import EventInput, EventPatch, EventQuery, new_event_id
+from gcal.event_queries import EventQuery
+from gcal.event_writes import EventInput, EventPatch, EventWrite
 from gcal.settings import Settings
 from tests.harness import CALENDAR, Emulator
 
@@ -121,7 +124,14 @@ async def rig(make_rig: MakeRig) -> Rig:
     return await make_rig()
 
 
-def event_body(day: int = 1, *, summary: str = "Standup", **extra: Any) -> dict[str, Any]:
+def new_event_id() -> str:
+    """A fresh id in Google's alphabet for client-chosen ids (base32hex)."""
+    return base64.b32hexencode(secrets.token_bytes(20)).decode().lower()
+
+
+def event_body(
+    day: int = 1, *, summary: str = "Standup", event_id: str | None = None, **extra: Any
+) -> EventWrite:
     return EventInput.model_validate(
         {
             "summary": summary,
@@ -129,7 +139,7 @@ def event_body(day: int = 1, *, summary: str = "Standup", **extra: Any) -> dict[
             "end": {"dateTime": f"2024-05-{day:02d}T09:30:00+02:00"},
             **extra,
         }
-    ).to_google()
+    ).for_insert(event_id or new_event_id())
 
 
 def assert_clean(err: BaseException, *tokens: str) -> None:
@@ -217,9 +227,9 @@ async def test_sync_token_refuses_conflicting_parameters_before_any_request(rig:
 
 
 async def test_insert_and_get(rig: Rig) -> None:
+    event_id = new_event_id()
     event = EventInput.model_validate(
         {
-            "id": new_event_id(),
             "summary": "Planning",
             "start": {"dateTime": "2024-05-01T09:00:00", "timeZone": "Europe/Zurich"},
             "end": {"dateTime": "2024-05-01T10:00:00", "timeZone": "Europe/Zurich"},
@@ -228,26 +238,24 @@ async def test_insert_and_get(rig: Rig) -> None:
         }
     )
     created = await rig.client.insert_event(
-        USER,
-        "primary",
-        event.to_google(),
-        send_updates="all",
-        conference_data_version=event.conference_data_version,
+        USER, "primary", event.for_insert(event_id), send_updates="all"
     )
-    assert created["id"] == event.id
+    assert created["id"] == event_id
     assert created["summary"] == "Planning"
     assert created["hangoutLink"]
     assert created["conferenceData"]["conferenceSolution"]["key"]["type"] == "hangoutsMeet"
-    assert rig.emu.store.sent_updates == [("events.insert", event.id, "all")]
+    assert rig.emu.store.sent_updates == [("events.insert", event_id, "all")]
 
     fetched = await rig.client.get_event(USER, "primary", created["id"], fields="id,summary")
     assert fetched == {"id": created["id"], "summary": "Planning"}  # Google's partial response
 
 
-async def test_conference_version_follows_the_body(rig: Rig) -> None:
+async def test_a_conference_is_asked_for_with_its_version_and_a_stable_request(rig: Rig) -> None:
     body = event_body(1, conference=True)
-    created = await rig.client.insert_event(USER, "primary", body)  # no explicit version
+    assert body.conference_data_version == 1
+    created = await rig.client.insert_event(USER, "primary", body)
     assert "hangoutLink" in created
+    assert created["conferenceData"]["createRequest"]["requestId"] == created["id"]
 
 
 async def test_calendar_ids_are_percent_encoded(rig: Rig) -> None:
@@ -269,7 +277,7 @@ async def test_patch_with_if_match(rig: Rig) -> None:
         USER,
         "primary",
         created["id"],
-        EventPatch.model_validate({"summary": "Renamed"}).to_google(),
+        EventPatch.model_validate({"summary": "Renamed"}).for_patch(created["id"]),
         if_match=created["etag"],
         send_updates="none",
     )
@@ -278,7 +286,11 @@ async def test_patch_with_if_match(rig: Rig) -> None:
 
     with pytest.raises(PreconditionFailed):
         await rig.client.patch_event(
-            USER, "primary", created["id"], {"summary": "Stale"}, if_match=created["etag"]
+            USER,
+            "primary",
+            created["id"],
+            EventWrite({"summary": "Stale"}, None),
+            if_match=created["etag"],
         )
     assert (await rig.client.get_event(USER, "primary", created["id"]))["summary"] == "Renamed"
     assert rig.emu.store.requests["events.patch"] == 2  # the 412 was not retried
@@ -288,11 +300,7 @@ async def test_patch_adds_a_conference(rig: Rig) -> None:
     created = await rig.client.insert_event(USER, "primary", event_body(1))
     patch = EventPatch.model_validate({"conference": True})
     patched = await rig.client.patch_event(
-        USER,
-        "primary",
-        created["id"],
-        patch.to_google(),
-        conference_data_version=patch.conference_data_version,
+        USER, "primary", created["id"], patch.for_patch(created["id"])
     )
     assert patched["hangoutLink"]
 
@@ -324,7 +332,7 @@ async def test_list_calendars(rig: Rig) -> None:
 async def test_free_busy(rig: Rig) -> None:
     await rig.client.insert_event(USER, "primary", event_body(1))
     await rig.client.insert_event(
-        USER, "primary", {**event_body(1, summary="free"), "transparency": "transparent"}
+        USER, "primary", event_body(1, summary="free", transparency="transparent")
     )
     answer = await rig.client.free_busy(
         USER,
@@ -524,7 +532,7 @@ async def test_quota_exceeded_is_quota_exhausted(rig: Rig) -> None:
 
 
 async def test_duplicate_client_id_is_conflict(rig: Rig) -> None:
-    body = event_body(1, id=new_event_id())
+    body = event_body(1)
     await rig.client.insert_event(USER, "primary", body)
     with pytest.raises(Conflict):
         await rig.client.insert_event(USER, "primary", body)
@@ -532,10 +540,13 @@ async def test_duplicate_client_id_is_conflict(rig: Rig) -> None:
 
 
 async def test_bad_request_is_invalid_request(rig: Rig) -> None:
-    body = {  # what the models would refuse, sent raw: Google refuses it too
-        "start": {"dateTime": "2024-05-01T10:00:00Z"},
-        "end": {"dateTime": "2024-05-01T09:00:00Z"},
-    }
+    body = EventWrite(  # what the models would refuse, sent raw: Google refuses it too
+        {
+            "start": {"dateTime": "2024-05-01T10:00:00Z"},
+            "end": {"dateTime": "2024-05-01T09:00:00Z"},
+        },
+        None,
+    )
     with pytest.raises(InvalidRequest) as caught:
         await rig.client.insert_event(USER, "primary", body)
     assert "timeRangeEmpty" in caught.value.message

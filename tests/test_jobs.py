@@ -349,15 +349,24 @@ async def test_a_google_timeout_is_retried(
 # Delivery semantics ------------------------------------------------------------------------------
 
 
-async def test_a_caller_chosen_event_id_is_used(pipe: Pipeline) -> None:
-    event = {**EVENT, "id": "callerchosen0001"}
-    first = await pipe.run("create_event", {"user_id": "u1", "event": event})
-    again = await pipe.run("create_event", {"user_id": "u1", "event": event})
+async def test_the_idempotency_key_alone_decides_the_event_never_a_given_id(
+    pipe: Pipeline,
+) -> None:
+    def create(key: str, event_id: str) -> dict[str, Any]:
+        return {"user_id": "u1", "idempotency_key": key, "event": {**EVENT, "id": event_id}}
+
+    first = await pipe.run("create_event", create("order-1", "callerchosen0001"))
+    same_key = await pipe.run("create_event", create("order-1", "callerchosen0002"))
+    other_key = await pipe.run("create_event", create("order-2", "callerchosen0001"))
     assert first.data is not None
-    assert again.data is not None
-    assert first.data["event"]["id"] == "callerchosen0001"
-    assert (first.data["created"], again.data["created"]) == (True, False)
-    assert len(events_in(pipe)) == 1
+    assert same_key.data is not None
+    assert other_key.data is not None
+    # One key, one event, whatever id the event names; another key is another event.
+    assert (first.data["created"], same_key.data["created"]) == (True, False)
+    assert same_key.data["event"]["id"] == first.data["event"]["id"] != "callerchosen0001"
+    assert other_key.data["created"] is True
+    assert other_key.data["event"]["id"] != first.data["event"]["id"]
+    assert len(events_in(pipe)) == 2
 
 
 async def test_a_rerun_of_update_event_accepts_its_own_change(pipe: Pipeline) -> None:

@@ -93,7 +93,7 @@ async def test_full_flow_stores_encrypted_tokens_and_announces_the_link(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     async with redis.pubsub() as pubsub, aiohttp.ClientSession() as http:
-        await pubsub.subscribe(auth_web.deps.keys.notifications)
+        await pubsub.subscribe(auth_web.services.keys.notifications)
         callback = await approve(
             http, await consent_url(http, auth_web, login_hint="alice@example.com")
         )
@@ -106,10 +106,10 @@ async def test_full_flow_stores_encrypted_tokens_and_announces_the_link(
     assert resp.headers["Referrer-Policy"] == "no-referrer"
     assert "default-src 'none'" in resp.headers["Content-Security-Policy"]
 
-    tokens = await auth_web.deps.tokens.get("user-1")
+    tokens = await auth_web.services.tokens.get("user-1")
     assert tokens is not None
     assert EVENTS_SCOPE in tokens.scopes
-    raw = await redis.get(auth_web.deps.keys.tokens("user-1"))
+    raw = await redis.get(auth_web.services.keys.tokens("user-1"))
     assert raw is not None
     assert tokens.access_token.encode() not in raw
     assert tokens.refresh_token.encode() not in raw
@@ -118,7 +118,7 @@ async def test_full_flow_stores_encrypted_tokens_and_announces_the_link(
     assert announced["type"] == "auth_linked"
     assert announced["user_id"] == "user-1"
     assert EVENTS_SCOPE in announced["scopes"]
-    stream = await redis.xrange(auth_web.deps.keys.notification_stream)
+    stream = await redis.xrange(auth_web.services.keys.notification_stream)
     assert [json.loads(fields[b"json"])["type"] for _, fields in stream] == ["auth_linked"]
 
     code = parse_qs(urlsplit(callback).query)["code"][0]
@@ -181,7 +181,7 @@ async def test_callback_redirects_to_an_allowed_return_to(auth_web: AuthWeb) -> 
         resp = await http.get(await approve(http, url), allow_redirects=False)
     assert resp.status == 303
     assert resp.headers["Location"] == target
-    assert await auth_web.deps.tokens.get("user-1") is not None
+    assert await auth_web.services.tokens.get("user-1") is not None
 
 
 async def test_state_is_single_use_and_expires(auth_web: AuthWeb, redis: Redis) -> None:
@@ -196,13 +196,13 @@ async def test_state_is_single_use_and_expires(auth_web: AuthWeb, redis: Redis) 
         assert 0 < ttl <= auth_web.settings.state_ttl
         callback = await approve(http, url)
         first = await http.get(callback, allow_redirects=False)
-        await auth_web.deps.tokens.purge("user-1")
+        await redis.delete(auth_web.services.keys.tokens("user-1"))
         replay = await http.get(callback, allow_redirects=False)
         replay_page = await replay.text()
     assert first.status == 200
     assert replay.status == 400
     assert "expired or was already used" in replay_page
-    assert await auth_web.deps.tokens.get("user-1") is None
+    assert await auth_web.services.tokens.get("user-1") is None
 
 
 @pytest.mark.parametrize(
@@ -214,7 +214,7 @@ async def test_callback_without_a_known_state_stores_nothing(auth_web: AuthWeb, 
         page = await resp.text()
     assert resp.status == 400
     assert "<title>" in page
-    assert await auth_web.deps.tokens.get("user-1") is None
+    assert await auth_web.services.tokens.get("user-1") is None
 
 
 async def test_token_endpoint_outage_shows_a_retry_page_and_keeps_nothing(
@@ -230,7 +230,7 @@ async def test_token_endpoint_outage_shows_a_retry_page_and_keeps_nothing(
     assert resp.status == 502
     assert "try again" in page
     assert emulator.faults.injected == 3  # bounded in-call retries, then give up
-    assert await auth_web.deps.tokens.get("user-1") is None
+    assert await auth_web.services.tokens.get("user-1") is None
 
 
 async def test_one_transient_token_failure_is_retried_within_the_call(
@@ -241,7 +241,7 @@ async def test_one_transient_token_failure_is_retried_within_the_call(
     )
     async with aiohttp.ClientSession() as http:
         await link(http, auth_web)
-    assert await auth_web.deps.tokens.get("user-1") is not None
+    assert await auth_web.services.tokens.get("user-1") is not None
 
 
 async def test_health_and_readiness(auth_web: AuthWeb) -> None:
@@ -281,7 +281,7 @@ async def test_denied_consent_shows_what_happened_and_keeps_nothing(
         page = await resp.text()
     assert resp.status == 403
     assert "chose not to give access" in page
-    assert await auth_web.deps.tokens.get("user-1") is None
+    assert await auth_web.services.tokens.get("user-1") is None
 
 
 async def test_missing_required_scope_is_its_own_outcome(
@@ -300,8 +300,8 @@ async def test_missing_required_scope_is_its_own_outcome(
         page = await resp.text()
     assert resp.status == 403
     assert "permission missing" in page
-    assert await auth_web.deps.tokens.get("user-1") is None
-    stream = await redis.xrange(auth_web.deps.keys.notification_stream)
+    assert await auth_web.services.tokens.get("user-1") is None
+    stream = await redis.xrange(auth_web.services.keys.notification_stream)
     announced = json.loads(stream[-1][1][b"json"])
     assert announced["type"] == "auth_scope_missing"
     assert announced["missing_scopes"] == [EVENTS_SCOPE]
@@ -317,7 +317,7 @@ async def test_email_is_recorded_when_google_sends_it(
     auth_web = await make_auth_web(scopes=(EVENTS_SCOPE, "openid", "email"))
     async with aiohttp.ClientSession() as http:
         await link(http, auth_web)
-    tokens = await auth_web.deps.tokens.get("user-1")
+    tokens = await auth_web.services.tokens.get("user-1")
     assert tokens is not None
     assert tokens.email == "alice@example.com"
 
@@ -339,4 +339,4 @@ async def test_other_oauth_errors_say_what_happened_and_keep_nothing(
     assert resp.status == 400
     assert f"Google reported an error: {shown}." in page
     assert "555-0100" not in page
-    assert await auth_web.deps.tokens.get("user-1") is None
+    assert await auth_web.services.tokens.get("user-1") is None

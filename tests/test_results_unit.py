@@ -7,13 +7,15 @@ from __future__ import annotations
 import asyncio
 import json
 import pickle
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from fakeredis.aioredis import FakeRedis
+from pydantic import ValidationError
 
-from gcal.errors import RateLimited
+from gcal.errors import ERROR_CODES, GcalError, RateLimited
 from gcal.keys import RESULT_TTL_SECONDS, RedisKeys
+from gcal.notifications import JobCompleted, Notifier, parse_notification
 from jobs import wire
 from jobs.client import JobClient
 from jobs.results import JobError, JobResult, record
@@ -39,7 +41,7 @@ def a_result(job_id: str = "job-1") -> JobResult:
 async def test_record_writes_the_result_then_announces_it(redis: FakeRedis) -> None:
     async with redis.pubsub() as pubsub:
         await pubsub.subscribe(KEYS.result_channel("job-1"))
-        await record(redis, KEYS, a_result())
+        await record(redis, KEYS, a_result(), Notifier(redis, KEYS))
         message = None
         async for message in pubsub.listen():
             if message["type"] == "message":
@@ -60,13 +62,13 @@ async def test_a_waiting_producer_is_woken_by_the_notification(redis: FakeRedis)
         waiting = asyncio.create_task(client.result("job-2", timeout=5))
         await wait_until(lambda: "job-2" in client._waiters)  # subscribed, now waiting
         assert not waiting.done()
-        await record(redis, KEYS, a_result("job-2"))
+        await record(redis, KEYS, a_result("job-2"), Notifier(redis, KEYS))
         result = await waiting
     assert result.job_id == "job-2"
 
 
 async def test_a_result_already_there_is_returned_at_once(redis: FakeRedis) -> None:
-    await record(redis, KEYS, a_result("job-3"))
+    await record(redis, KEYS, a_result("job-3"), Notifier(redis, KEYS))
     async with JobClient(redis, KEYS) as client:
         assert (await client.result("job-3", timeout=1)).job_id == "job-3"
 
@@ -81,7 +83,7 @@ async def test_enqueue_refuses_unknown_jobs_and_skips_finished_ids(redis: FakeRe
     async with JobClient(redis, KEYS) as client:
         with pytest.raises(ValueError, match="unknown job"):
             await client.enqueue("drop_tables", {})
-        await record(redis, KEYS, a_result("done-1"))
+        await record(redis, KEYS, a_result("done-1"), Notifier(redis, KEYS))
         assert await client.enqueue("list_calendars", {"user_id": "u"}, job_id="done-1") == "done-1"
         assert await redis.zcard(KEYS.queue) == 0
         await client.enqueue("list_calendars", {"user_id": "u"}, job_id="new-1")
@@ -112,3 +114,57 @@ def test_deferral_is_jittered_exponential_capped_and_honours_retry_after() -> No
         nominal = min(300.0, 2.0 * 2 ** (attempt - 1))
         assert 0.5 * nominal <= delay <= 1.5 * nominal
     assert defer_seconds(1, base=2.0, cap=300.0, retry_after=90.0) >= 90.0
+
+
+ERROR_CLASSES = sorted(set(ERROR_CODES.values()), key=lambda cls: cls.code)
+
+
+@pytest.mark.parametrize("error_class", ERROR_CLASSES, ids=lambda cls: cls.code)
+async def test_every_error_class_records_a_valid_result(
+    redis: FakeRedis, error_class: type[GcalError]
+) -> None:
+    result = JobResult.failure("job-e", "get_events", JobError.from_error(error_class("boom")))
+    await record(redis, KEYS, result, Notifier(redis, KEYS))
+    stored = JobResult.model_validate_json(await redis.get(KEYS.result("job-e")))
+    assert stored.error is not None
+    assert (stored.error.code, stored.error.retryable) == (error_class.code, error_class.retryable)
+    [(_, fields)] = await redis.xrange(KEYS.notification_stream)
+    note = parse_notification(fields[b"json"])
+    assert isinstance(note, JobCompleted)
+    assert note.error_code == error_class.code
+
+
+@pytest.fixture
+def new_error_class() -> Iterator[type[GcalError]]:
+    """An error class added to the tree the way a contributor would; removed afterwards."""
+
+    class CalendarLocked(GcalError):
+        code = "calendar_locked"
+
+    yield CalendarLocked
+    del ERROR_CODES["calendar_locked"]
+
+
+async def test_a_new_error_class_gets_a_result_without_any_other_change(
+    redis: FakeRedis, new_error_class: type[GcalError]
+) -> None:
+    error = JobError.from_error(new_error_class("the calendar is locked"))
+    await record(
+        redis, KEYS, JobResult.failure("job-n", "get_events", error), Notifier(redis, KEYS)
+    )
+    stored = JobResult.model_validate_json(await redis.get(KEYS.result("job-n")))
+    assert stored.error is not None
+    assert stored.error.code == "calendar_locked"
+    assert "calendar_locked" in json.dumps(JobResult.model_json_schema(mode="serialization"))
+
+
+def test_an_error_code_outside_the_tree_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        JobError(code="made_up", message="x", retryable=False)
+
+
+def test_two_classes_cannot_share_a_new_code() -> None:
+    with pytest.raises(TypeError, match="reuses the code"):
+
+        class Again(GcalError):
+            code = "not_found"

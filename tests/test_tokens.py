@@ -18,13 +18,14 @@ from redis.asyncio import Redis
 
 from emulator.config import ClientConfig
 from emulator.faults import FaultRule
+from gcal.accounts import Accounts
 from gcal.crypto import Cipher, generate_key
 from gcal.errors import AuthRequired, AuthRevoked, UpstreamUnavailable
 from gcal.keys import RedisKeys
-from gcal.notifications import Notifier
-from gcal.oauth import OAuthClient, TokenGrant
+from gcal.oauth import TokenGrant
+from gcal.services import Services
 from gcal.settings import Settings
-from gcal.tokens import StoredTokens, TokenStore, reencrypt_tokens
+from gcal.tokens import StoredTokens, TokenStore
 from tests.conftest import REDIS_URL
 from tests.harness import Emulator
 from tests.services import CLIENT_ID, CLIENT_SECRET
@@ -34,19 +35,20 @@ EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events"
 
 @dataclass
 class Env:
-    store: TokenStore
+    accounts: Accounts
     emulator: Emulator
     redis: Redis
     keys: RedisKeys
     key: str
     settings: Settings
-    oauth: OAuthClient
+
+    @property
+    def store(self) -> TokenStore:
+        return self.accounts.store
 
     def store_with(self, cipher: Cipher) -> TokenStore:
         """Another process's view of the same store, with its own keys."""
-        return TokenStore(
-            self.redis, self.keys, cipher, self.oauth, Notifier(self.redis, self.keys)
-        )
+        return TokenStore(self.redis, self.keys, cipher)
 
 
 @pytest.fixture
@@ -61,12 +63,11 @@ async def env(emulator: Emulator, redis: Redis, redis_prefix: str) -> AsyncItera
         token_keys=(SecretStr(key),),
         api_keys=(SecretStr("unused-here"),),
         redis_prefix=redis_prefix,
+        scopes=(EVENTS_SCOPE,),
     )
-    keys = RedisKeys(redis_prefix)
     async with aiohttp.ClientSession() as http:
-        oauth = OAuthClient(settings, http)
-        store = TokenStore(redis, keys, Cipher([key]), oauth, Notifier(redis, keys))
-        yield Env(store, emulator, redis, keys, key, settings, oauth)
+        services = Services.build(settings, redis, http)
+        yield Env(services.accounts, emulator, redis, services.keys, key, settings)
 
 
 async def link_stale(env: Env, user_id: str = "u1", *, expires_in: float = 10) -> StoredTokens:
@@ -79,18 +80,18 @@ async def link_stale(env: Env, user_id: str = "u1", *, expires_in: float = 10) -
         scopes=frozenset({EVENTS_SCOPE}),
         email="alice@example.com",
     )
-    return await env.store.link(user_id, grant)
+    return await env.accounts.link(user_id, grant)
 
 
 async def test_fresh_token_is_returned_without_calling_google(env: Env) -> None:
     linked = await link_stale(env, expires_in=3600)
-    assert await env.store.access_token("u1") == linked.access_token
+    assert await env.accounts.access_token("u1") == linked.access_token
     assert env.emulator.store.requests["oauth.token"] == 0
 
 
 async def test_token_near_expiry_is_refreshed_and_the_refresh_token_kept(env: Env) -> None:
     linked = await link_stale(env, expires_in=10)
-    token = await env.store.access_token("u1")
+    token = await env.accounts.access_token("u1")
     assert token != linked.access_token
     assert env.emulator.store.valid_access_token(token) is not None
     stored = await env.store.get("u1")
@@ -102,15 +103,15 @@ async def test_token_near_expiry_is_refreshed_and_the_refresh_token_kept(env: En
 
 async def test_a_rejected_token_is_refreshed_once_even_if_not_expired(env: Env) -> None:
     linked = await link_stale(env, expires_in=3600)
-    first = await env.store.access_token("u1", rejected=linked.access_token)
-    second = await env.store.access_token("u1", rejected=linked.access_token)
+    first = await env.accounts.access_token("u1", rejected=linked.access_token)
+    second = await env.accounts.access_token("u1", rejected=linked.access_token)
     assert first == second != linked.access_token
     assert env.emulator.store.requests["oauth.token.refresh_token"] == 1
 
 
 async def test_concurrent_callers_in_one_process_cause_one_refresh(env: Env) -> None:
     await link_stale(env)
-    tokens = await asyncio.gather(*(env.store.access_token("u1") for _ in range(50)))
+    tokens = await asyncio.gather(*(env.accounts.access_token("u1") for _ in range(50)))
     assert len(set(tokens)) == 1
     assert env.emulator.store.requests["oauth.token.refresh_token"] == 1
 
@@ -146,11 +147,11 @@ async def test_revoked_grant_purges_tokens_marks_reconsent_and_announces(env: En
     await link_stale(env)
     env.emulator.store.revoke_grant("alice@example.com")
     with pytest.raises(AuthRevoked):
-        await env.store.access_token("u1")
+        await env.accounts.access_token("u1")
     assert await env.store.get("u1") is None
-    assert await env.store.reconsent_reason("u1") == "auth_revoked"
+    assert await env.accounts.reconsent_reason("u1") == "auth_revoked"
     with pytest.raises(AuthRevoked):  # later calls fail fast, without asking Google
-        await env.store.access_token("u1")
+        await env.accounts.access_token("u1")
     assert env.emulator.store.requests["oauth.token.refresh_token"] == 1
     stream = await env.redis.xrange(env.keys.notification_stream)
     announced = json.loads(stream[-1][1][b"json"])
@@ -162,18 +163,18 @@ async def test_transient_token_endpoint_failure_is_retryable_not_a_revocation(en
     linked = await link_stale(env)
     env.emulator.faults.add(FaultRule(endpoint="oauth.token", error_rate=1.0, error_status=503))
     with pytest.raises(UpstreamUnavailable) as info:
-        await env.store.access_token("u1")
+        await env.accounts.access_token("u1")
     assert info.value.retryable
     assert env.emulator.faults.injected == 3
     stored = await env.store.get("u1")
     assert stored is not None
     assert stored.refresh_token == linked.refresh_token
-    assert await env.store.reconsent_reason("u1") is None
+    assert await env.accounts.reconsent_reason("u1") is None
 
 
 async def test_unlinked_user_needs_auth(env: Env) -> None:
     with pytest.raises(AuthRequired) as info:
-        await env.store.access_token("nobody")
+        await env.accounts.access_token("nobody")
     assert info.value.code == "auth_required"
 
 
@@ -182,8 +183,8 @@ async def test_reencrypt_moves_every_token_set_to_the_newest_key(env: Env) -> No
         await link_stale(env, user, expires_in=3600)
     new_key = generate_key()
     rotated = Cipher([new_key, env.key])
-    assert await reencrypt_tokens(env.redis, env.keys, rotated) == 3
-    assert await reencrypt_tokens(env.redis, env.keys, rotated) == 0
+    assert await env.store_with(rotated).rotate_all() == 3
+    assert await env.store_with(rotated).rotate_all() == 0
     only_new = env.store_with(Cipher([new_key]))
     for user in ("u1", "u2", "u3"):
         assert await only_new.get(user) is not None
@@ -191,13 +192,13 @@ async def test_reencrypt_moves_every_token_set_to_the_newest_key(env: Env) -> No
 
 async def test_disconnect_revokes_at_google_and_forgets_the_user(env: Env) -> None:
     linked = await link_stale(env, expires_in=3600)
-    assert await env.store.disconnect("u1") is True
+    assert await env.accounts.disconnect("u1") is True
     assert env.emulator.store.valid_access_token(linked.access_token) is None
     assert linked.refresh_token not in env.emulator.store.refresh_tokens
     assert await env.store.get("u1") is None
     stream = await env.redis.xrange(env.keys.notification_stream)
     assert json.loads(stream[-1][1][b"json"])["type"] == "auth_disconnected"
-    assert await env.store.disconnect("u1") is False  # idempotent
+    assert await env.accounts.disconnect("u1") is False  # idempotent
     assert env.emulator.store.requests["oauth.revoke"] == 1
 
 
@@ -205,7 +206,7 @@ async def test_disconnect_keeps_tokens_when_google_is_unreachable(env: Env) -> N
     await link_stale(env, expires_in=3600)
     env.emulator.faults.add(FaultRule(endpoint="oauth.revoke", error_rate=1.0, error_status=503))
     with pytest.raises(UpstreamUnavailable):
-        await env.store.disconnect("u1")
+        await env.accounts.disconnect("u1")
     assert await env.store.get("u1") is not None
 
 

@@ -3,38 +3,35 @@
     worker = create_worker(settings)             # python -m worker
     worker = create_worker(settings, burst=True)  # tests: run until the queue is empty
 
-Every job in :data:`jobs.contract.JOBS` is registered with a JSON (never pickle) serializer,
-its timeout and max tries; ``on_startup`` opens the shared resources (one pooled HTTP
-session to Google, the token store, the rate limiter) and ``on_shutdown`` closes them.
+Every job in :data:`jobs.registry.JOBS` is registered with a JSON (never pickle) serializer,
+its timeout and max tries; ``on_startup`` opens the services (:mod:`gcal.services`: one pooled
+HTTP session to Google, the accounts, the rate limiter...) on arq's Redis connection, and
+``on_shutdown`` closes them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
-import aiohttp
 from arq.connections import RedisSettings
 from arq.worker import Function, Worker, func
 
-from gcal.calendar_api import CalendarClient
-from gcal.crypto import cipher_for
 from gcal.errors import GcalError, InternalError, InvalidRequest
 from gcal.keys import RedisKeys
-from gcal.notifications import Notifier
-from gcal.oauth import OAuthClient
-from gcal.ratelimit import RateLimiter
+from gcal.services import open_services
 from gcal.settings import Settings
-from gcal.tokens import TokenStore
 from jobs import wire
-from jobs.deps import JobDeps
-from jobs.registry import JOB_NAMES, JOBS, JobSpec
+from jobs.registry import JOBS
 from jobs.results import JobError, JobResult, record
-from worker.runner import deps, run_job, set_deps
+from jobs.spec import JobSpec
+from worker.runner import run_job, services, set_services
 
 log = logging.getLogger(__name__)
 
 HEALTH_CHECK_SECONDS = 5
+_EXIT_STACK = "gcal_exit_stack"
 # How long arq keeps its own job record (a pointer to our result key; see run_job).
 ARQ_KEEP_RESULT_SECONDS = 300
 
@@ -62,12 +59,13 @@ class GcalWorker(Worker):
                 "the job payload is not a JSON job object with 'f', 'a', 'k' and 'et' "
                 "(pickle is never accepted)"
             )
-        elif name not in JOB_NAMES:
+        elif name not in JOBS:
             error = InvalidRequest(f"unknown job name {name!r}")
         else:
             error = InternalError(f"the job failed before it could run: {reason}")
-        d = deps(self.ctx)
-        await record(d.redis, d.keys, JobResult.failure(job_id, name, JobError.from_error(error)))
+        s = services(self.ctx)
+        answer = JobResult.failure(job_id, name, JobError.from_error(error))
+        await record(s.redis, s.keys, answer, s.notifier)
 
 
 def _entry(spec: JobSpec[Any, Any]) -> Function:
@@ -81,41 +79,21 @@ def _entry(spec: JobSpec[Any, Any]) -> Function:
 def create_worker(
     settings: Settings, *, burst: bool = False, handle_signals: bool = True
 ) -> GcalWorker:
-    keys = RedisKeys(settings.redis_prefix)
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        redis = ctx["redis"]
-        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
-        oauth = OAuthClient(settings, http)
-        tokens = TokenStore(
-            redis,
-            keys,
-            cipher_for(settings),
-            oauth,
-            Notifier(redis, keys),
-            refresh_margin=settings.refresh_margin,
-        )
-        limiter = RateLimiter.from_settings(redis, keys, settings)
-        set_deps(
-            ctx,
-            JobDeps(
-                settings=settings,
-                redis=redis,
-                keys=keys,
-                http=http,
-                tokens=tokens,
-                calendar=CalendarClient(settings, http, tokens, gate=limiter),
-                limiter=limiter,
-            ),
-        )
-        log.info("worker ready: queue=%s jobs=%s", keys.queue, ",".join(s.name for s in JOBS))
+        stack = contextlib.AsyncExitStack()
+        ctx[_EXIT_STACK] = stack
+        opened = await stack.enter_async_context(open_services(settings, redis=ctx["redis"]))
+        set_services(ctx, opened)
+        log.info("worker ready: queue=%s jobs=%s", opened.keys.queue, ",".join(JOBS))
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
-        if "gcal_deps" in ctx:
-            await deps(ctx).http.close()
+        stack = ctx.pop(_EXIT_STACK, None)
+        if stack is not None:
+            await stack.aclose()
 
     return GcalWorker(
-        functions=[_entry(spec) for spec in JOBS],
+        functions=[_entry(spec) for spec in JOBS.values()],
         burst=burst,
         handle_signals=handle_signals,
         on_startup=on_startup,

@@ -32,26 +32,26 @@ from gcal.errors import (
     QuotaExhausted,
     UpstreamUnavailable,
 )
+from gcal.services import Services
 from jobs import wire
-from jobs.deps import JobDeps, JobInfo
-from jobs.registry import JobSpec
 from jobs.results import FieldError, JobError, JobResult, record
+from jobs.spec import JobRun, JobSpec
 
 log = logging.getLogger(__name__)
 
-_DEPS = "gcal_deps"
+_SERVICES = "gcal_services"
 
 
-def deps(ctx: dict[str, Any]) -> JobDeps:
+def services(ctx: dict[str, Any]) -> Services:
     """The one typed door to arq's ``ctx``."""
-    found = ctx[_DEPS]
-    if not isinstance(found, JobDeps):
-        raise TypeError("worker context holds no JobDeps (on_startup did not run)")
+    found = ctx.get(_SERVICES)
+    if not isinstance(found, Services):
+        raise TypeError("worker context holds no Services (on_startup did not run)")
     return found
 
 
-def set_deps(ctx: dict[str, Any], value: JobDeps) -> None:
-    ctx[_DEPS] = value
+def set_services(ctx: dict[str, Any], value: Services) -> None:
+    ctx[_SERVICES] = value
 
 
 def field_errors(err: ValidationError) -> list[FieldError]:
@@ -77,8 +77,8 @@ async def run_job(
 ) -> dict[str, Any]:
     """arq's entry for every job. The result goes to our result key; arq's own record gets
     only a pointer to it, so a page of events is not encoded twice more nor kept twice."""
-    d = deps(ctx)
-    info = JobInfo(job_id=str(ctx["job_id"]), attempt=int(ctx["job_try"]))
+    s = services(ctx)
+    info = JobRun(job_id=str(ctx["job_id"]), attempt=int(ctx["job_try"]))
     if args:
         error = InvalidRequest("job arguments must be passed by name (JSON object), not position")
         result = JobResult.failure(info.job_id, spec.name, JobError.from_error(error))
@@ -92,27 +92,27 @@ async def run_job(
                 info.job_id, spec.name, JobError.from_error(error, field_errors(err))
             )
         else:
-            result = await _execute(d, spec, parsed, info)
-    await record(d.redis, d.keys, result)
-    return {"ok": result.ok, "result_key": d.keys.result(info.job_id)}
+            result = await _execute(s, spec, parsed, info)
+    await record(s.redis, s.keys, result, s.notifier)
+    return {"ok": result.ok, "result_key": s.keys.result(info.job_id)}
 
 
 async def _execute(
-    d: JobDeps, spec: JobSpec[Any, Any], args: BaseModel, info: JobInfo
+    s: Services, spec: JobSpec[Any, Any], args: BaseModel, info: JobRun
 ) -> JobResult:
-    settings = d.settings
+    settings = s.settings
     try:
         # Our own deadline, a second inside arq's, so a slow try still ends with a result.
         async with asyncio.timeout(max(settings.job_timeout - 1.0, 0.5)):
-            data = await spec.handler(d, args, info)
+            data = await spec.handler(s, args, info)
         return JobResult.success(info.job_id, spec.name, data)
     except TimeoutError:
         error: GcalError = UpstreamUnavailable("the job ran out of time waiting for Google")
     except QuotaExhausted as err:
         error = err
         user_id = getattr(args, "user_id", None)
-        if user_id and await d.limiter.breaker_remaining(user_id) is None:
-            await d.limiter.open_breaker(user_id, settings.quota_breaker_seconds)
+        if user_id and await s.limiter.breaker_remaining(user_id) is None:
+            await s.limiter.open_breaker(user_id, settings.quota_breaker_seconds)
             error = QuotaExhausted(err.message, retry_after=settings.quota_breaker_seconds)
         return JobResult.failure(info.job_id, spec.name, JobError.from_error(error))
     except GcalError as err:

@@ -1,0 +1,229 @@
+"""The account lifecycle: linking a user's Google account, keeping its access token valid,
+noticing revocation, and disconnecting; each step announced on the notifications stream.
+
+    accounts = services.accounts
+    tokens = await accounts.link_from_code(user_id, code, verifier)   # auth_web's callback
+    token = await accounts.access_token(user_id)     # refreshed ahead of expiry when needed
+    await accounts.disconnect(user_id)               # revoke at Google, forget
+
+=============================  ======================================================
+step                           announced
+=============================  ======================================================
+link, every scope granted      ``auth_linked``
+link, a required scope missing ``auth_scope_missing`` (the partial grant is revoked)
+refresh refused by Google      ``auth_revoked`` (tokens purged, re-consent needed)
+disconnect                     ``auth_disconnected``
+=============================  ======================================================
+
+A refresh is single-flight across every process: the refresher holds a Redis lock on the
+user; the others wait for it, then re-read the store and find the new token. ``invalid_grant``
+on refresh means the user revoked access (or it lapsed). A transient token-endpoint failure
+is a retryable :class:`UpstreamUnavailable`, never a revocation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterable
+
+from redis.asyncio import Redis
+from redis.exceptions import LockError
+
+from gcal.errors import (
+    AuthRequired,
+    AuthRevoked,
+    GcalError,
+    InternalError,
+    ScopeMissing,
+    UpstreamUnavailable,
+)
+from gcal.keys import RedisKeys
+from gcal.notifications import (
+    AuthDisconnected,
+    AuthLinked,
+    AuthScopeMissing,
+    Notifier,
+)
+from gcal.notifications import AuthRevoked as AuthRevokedNote
+from gcal.oauth import OAuthClient, TokenGrant, missing_scopes
+from gcal.tokens import SealedTokens, StoredTokens, TokenStore
+
+log = logging.getLogger(__name__)
+
+_REVOKED = "auth_revoked"
+
+
+class Accounts:
+    """Linked Google accounts, per user id."""
+
+    def __init__(
+        self,
+        store: TokenStore,
+        redis: Redis,
+        keys: RedisKeys,
+        oauth: OAuthClient,
+        notifier: Notifier,
+        *,
+        required_scopes: Iterable[str],
+        refresh_margin: float = 300.0,
+        lock_timeout: float = 30.0,
+    ) -> None:
+        self.store = store
+        self._redis = redis
+        self._keys = keys
+        self._oauth = oauth
+        self._notifier = notifier
+        self.required_scopes = tuple(required_scopes)
+        self._margin = dt.timedelta(seconds=refresh_margin)
+        self._lock_timeout = lock_timeout
+
+    # Linking ---------------------------------------------------------------------------------
+
+    async def link_from_code(self, user_id: str, code: str, verifier: str) -> StoredTokens:
+        """Finish a consent: exchange the code (with its PKCE verifier), then :meth:`link`."""
+        return await self.link(user_id, await self._oauth.exchange_code(code, verifier))
+
+    async def link(self, user_id: str, grant: TokenGrant) -> StoredTokens:
+        """Keep the tokens of a completed consent, clear any re-consent mark, announce
+        ``auth_linked``.
+
+        A grant lacking a required scope is given back to Google and announced as
+        ``auth_scope_missing``; raises :class:`ScopeMissing`. A grant without a refresh
+        token (consent was not forced) raises :class:`InternalError`.
+        """
+        missing = missing_scopes(self.required_scopes, grant.scopes)
+        if missing:
+            await self._give_back(user_id, grant)
+            await self._notifier.publish(
+                AuthScopeMissing(
+                    user_id=user_id,
+                    email=grant.email,
+                    scopes=sorted(grant.scopes),
+                    missing_scopes=missing,
+                )
+            )
+            raise ScopeMissing("a required scope was not granted: " + " ".join(missing))
+        if grant.refresh_token is None:
+            log.error("google granted no refresh token user=%s", user_id)
+            raise InternalError("Google granted no refresh token; consent must be forced")
+        previous = await self.store.get(user_id)
+        tokens = StoredTokens(
+            access_token=grant.access_token.get_secret_value(),
+            refresh_token=grant.refresh_token.get_secret_value(),
+            expires_at=grant.expires_at,
+            scopes=grant.scopes,
+            email=grant.email or (previous.email if previous else None),
+            linked_at=dt.datetime.now(dt.UTC),
+        )
+        await self.store.put(user_id, tokens)
+        await self._redis.delete(self._keys.reconsent(user_id))
+        await self._notifier.publish(
+            AuthLinked(user_id=user_id, email=tokens.email, scopes=sorted(tokens.scopes))
+        )
+        log.info("account linked user=%s", user_id)
+        return tokens
+
+    async def _give_back(self, user_id: str, grant: TokenGrant) -> None:
+        try:
+            await self._oauth.revoke(grant.access_token.get_secret_value())
+        except GcalError:
+            log.warning("could not revoke a partial grant user=%s", user_id)
+
+    async def reconsent_reason(self, user_id: str) -> str | None:
+        """Why the user must link again (``auth_revoked``...), or None."""
+        raw = await self._redis.get(self._keys.reconsent(user_id))
+        return str(json.loads(raw)["reason"]) if raw else None
+
+    # Access tokens ---------------------------------------------------------------------------
+
+    async def access_token(self, user_id: str, *, rejected: str | None = None) -> str:
+        """A valid access token for ``user_id``.
+
+        Refreshes when the stored one expires within the margin, or when it is ``rejected``
+        (Google answered 401 to it). Raises :class:`AuthRequired` when the user has no linked
+        account, :class:`AuthRevoked` when Google refuses the refresh token.
+        """
+        sealed = await self._require(user_id)
+        if self._usable(sealed.tokens, rejected):
+            return sealed.tokens.access_token
+        lock = self._redis.lock(
+            self._keys.refresh_lock(user_id),
+            timeout=self._lock_timeout,
+            blocking_timeout=self._lock_timeout,
+            sleep=0.05,
+        )
+        try:
+            async with lock:
+                # Another process may have refreshed while we waited for the lock.
+                sealed = await self._require(user_id)
+                if self._usable(sealed.tokens, rejected):
+                    return sealed.tokens.access_token
+                return (await self._refresh(user_id, sealed)).access_token
+        except LockError as err:
+            raise UpstreamUnavailable("timed out waiting for another token refresh") from err
+
+    async def _require(self, user_id: str) -> SealedTokens:
+        sealed = await self.store.read(user_id)
+        if sealed is None:
+            if await self.reconsent_reason(user_id) == _REVOKED:
+                raise AuthRevoked("the user revoked access; they must link their account again")
+            raise AuthRequired("no Google account is linked for this user")
+        return sealed
+
+    def _usable(self, tokens: StoredTokens, rejected: str | None) -> bool:
+        if rejected is not None and tokens.access_token == rejected:
+            return False
+        return tokens.expires_at - self._margin > dt.datetime.now(dt.UTC)
+
+    async def _refresh(self, user_id: str, sealed: SealedTokens) -> StoredTokens:
+        tokens = sealed.tokens
+        try:
+            grant = await self._oauth.refresh(tokens.refresh_token)
+        except AuthRevoked:
+            await self._revoked(user_id, sealed)
+            raise
+        fresh = tokens.model_copy(
+            update={
+                "access_token": grant.access_token.get_secret_value(),
+                "expires_at": grant.expires_at,
+                # Google does not rotate refresh tokens; keep ours unless it sends a new one.
+                "refresh_token": (
+                    grant.refresh_token.get_secret_value()
+                    if grant.refresh_token
+                    else tokens.refresh_token
+                ),
+                "scopes": grant.scopes or tokens.scopes,
+                "email": grant.email or tokens.email,
+            }
+        )
+        await self.store.put(user_id, fresh)
+        log.info("refreshed access token user=%s", user_id)
+        return fresh
+
+    async def _revoked(self, user_id: str, sealed: SealedTokens) -> None:
+        """Purge the tokens Google refused, mark the user for re-consent, announce it."""
+        await self._redis.delete(self._keys.tokens(user_id))
+        await self._redis.set(self._keys.reconsent(user_id), json.dumps({"reason": _REVOKED}))
+        log.warning("grant revoked at Google user=%s", user_id)
+        await self._notifier.publish(AuthRevokedNote(user_id=user_id, email=sealed.tokens.email))
+
+    # Disconnecting ---------------------------------------------------------------------------
+
+    async def disconnect(self, user_id: str) -> bool:
+        """Revoke the user's grant at Google, then forget everything kept for the user.
+
+        Idempotent: a user with nothing stored is simply reported as not linked (False).
+        A transient failure to reach Google raises :class:`UpstreamUnavailable` and keeps
+        the tokens, so a retry can still revoke them.
+        """
+        tokens = await self.store.get(user_id)
+        if tokens is not None:
+            # Revoking the refresh token revokes the whole grant, access tokens included.
+            await self._oauth.revoke(tokens.refresh_token)
+        await self._redis.delete(self._keys.tokens(user_id), self._keys.reconsent(user_id))
+        if tokens is not None:
+            log.info("disconnected user=%s", user_id)
+            await self._notifier.publish(AuthDisconnected(user_id=user_id, email=tokens.email))
+        return tokens is not None
