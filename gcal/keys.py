@@ -20,11 +20,15 @@ from gcal.errors import InvalidRequest
 
 USER_ID_RE = re.compile(r"[A-Za-z0-9._@+-]{1,128}")
 USER_ID_RULE = "1 to 128 characters from A-Z a-z 0-9 . _ @ + -"
+JOB_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+JOB_ID_RULE = "1 to 128 characters from A-Z a-z 0-9 _ . -"
 
 # Notifications kept in the durable stream (approximate cap, XADD MAXLEN ~).
 NOTIFICATION_STREAM_MAXLEN = 100_000
 # How long a job's result stays readable at its result key.
 RESULT_TTL_SECONDS = 24 * 3600
+# Queue members the workers could not answer for (approximate cap, XADD MAXLEN ~).
+DEAD_LETTER_STREAM_MAXLEN = 10_000
 
 
 def check_user_id(user_id: str) -> str:
@@ -32,6 +36,13 @@ def check_user_id(user_id: str) -> str:
     if not USER_ID_RE.fullmatch(user_id):
         raise InvalidRequest(f"user_id must be {USER_ID_RULE}")
     return user_id
+
+
+def check_job_id(job_id: str) -> str:
+    """``job_id`` if it is valid, else :class:`InvalidRequest` naming the rule."""
+    if not JOB_ID_RE.fullmatch(job_id):
+        raise InvalidRequest(f"a job id must be {JOB_ID_RULE}")
+    return job_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +81,20 @@ class RedisKeys:
         """arq's queue (sorted set of job ids); arq keeps its own ``arq:job:*`` keys."""
         return f"{self.prefix}:queue"
 
+    def worker_health(self, host: str, pid: int) -> str:
+        """String, PX ~6 s: one live worker process's health record (arq's health-check key,
+        one per worker, so a probe can tell which worker on which host is alive)."""
+        return f"{self.prefix}:workers:{host}:{pid}"
+
+    def worker_health_pattern(self, host: str) -> str:
+        """SCAN pattern matching the health records of the workers on ``host``."""
+        return f"{self.prefix}:workers:{host}:*"
+
     @property
-    def health_check(self) -> str:
-        """arq's health-check key, refreshed by live workers."""
-        return f"{self.prefix}:queue:health-check"
+    def dead_letters(self) -> str:
+        """Stream (capped): queue members no result could be written for (a job id that is
+        not UTF-8), with the reason; for operators."""
+        return f"{self.prefix}:dead-letters"
 
     def result(self, job_id: str) -> str:
         """String (JSON), TTL ``RESULT_TTL_SECONDS``: the job's result, written before any

@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from gcal.keys import RedisKeys
+from gcal.keys import JOB_ID_RE, JOB_ID_RULE, RedisKeys
 from jobs import wire
 from jobs.registry import JOBS
 from jobs.results import JobResult
@@ -92,6 +92,8 @@ class JobClient:
             else dict(args)
         )
         job_id = job_id or uuid.uuid4().hex
+        if not JOB_ID_RE.fullmatch(job_id):
+            raise ValueError(f"a job id must be {JOB_ID_RULE}")
         # arq itself refuses ids it still knows (queued, running, or its 5-minute result copy).
         if not await self._redis.exists(self._keys.result(job_id)):
             await self._arq.enqueue_job(job, _job_id=job_id, **kwargs)

@@ -13,9 +13,9 @@ result key *before* its :class:`~gcal.notifications.JobCompleted` notification i
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from redis.asyncio import Redis
 
 from gcal.errors import ErrorCode, GcalError
@@ -23,20 +23,28 @@ from gcal.keys import RESULT_TTL_SECONDS, RedisKeys
 from gcal.notifications import JobCompleted, Notifier
 
 
+def _encodable(value: object) -> object:
+    # A lone surrogate (valid in JSON text, not in UTF-8) must not stop a result being written.
+    return value.encode("utf-8", "replace").decode("utf-8") if isinstance(value, str) else value
+
+
+Text = Annotated[str, BeforeValidator(_encodable)]
+
+
 class FieldError(BaseModel):
     """One invalid argument: where it is (dotted path) and what is wrong."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    field: str
-    message: str
+    field: Text
+    message: Text
 
 
 class JobError(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     code: ErrorCode
-    message: str
+    message: Text
     retryable: bool
     retry_after: float | None = Field(default=None, description="Seconds to wait before retrying.")
     fields: list[FieldError] | None = Field(
@@ -57,8 +65,8 @@ class JobResult(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    job_id: str
-    job: str
+    job_id: Text
+    job: Text
     ok: bool
     data: dict[str, Any] | None = Field(
         default=None,

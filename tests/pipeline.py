@@ -28,7 +28,8 @@ from jobs.client import JobClient
 from jobs.results import JobResult
 from tests.harness import CALENDAR, Emulator
 from tests.services import CLIENT_ID, CLIENT_SECRET, settings_for
-from worker.factory import GcalWorker, create_worker
+from worker.arq_worker import GcalWorker
+from worker.factory import create_worker
 
 
 def job_settings(emulator: Emulator, prefix: str, **changes: object) -> Settings:

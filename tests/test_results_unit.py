@@ -88,7 +88,9 @@ async def test_enqueue_refuses_unknown_jobs_and_skips_finished_ids(redis: FakeRe
         assert await redis.zcard(KEYS.queue) == 0
         await client.enqueue("list_calendars", {"user_id": "u"}, job_id="new-1")
         assert await redis.zcard(KEYS.queue) == 1
-        payload = wire.loads_job(await redis.get("arq:job:new-1"))
+        payload = wire.loads(await redis.get("arq:job:new-1"))
+        with pytest.raises(ValueError, match="job id"):
+            await client.enqueue("list_calendars", {"user_id": "u"}, job_id="a:b")
     assert (payload["f"], payload["a"], payload["k"]) == ("list_calendars", [], {"user_id": "u"})
 
 
@@ -100,12 +102,51 @@ async def test_enqueue_refuses_unknown_jobs_and_skips_finished_ids(redis: FakeRe
         b'{"a": [], "k": {}, "et": 0}',
         b'{"f": "get_events", "a": [], "k": ["u1"], "et": 0}',
         b'{"f": "get_events", "a": null, "k": {}, "et": 0}',
+        b'{"f": "get_events", "a": [], "k": {}, "et": 0, "t": "1"}',
+        b'{"f": "get_events", "a": [], "k": {}, "et": 0, "t": [1]}',
+        b'{"f": "get_events", "a": [], "k": {}, "et": 0, "t": true}',
+        b'{"f": "get_events", "a": [], "k": {}, "et": "0"}',
+        b'{"f": "get_events", "a": [], "k": {}, "et": null}',
+        b'{"f": "get_events", "a": [], "k": {}, "et": 1e300}',
+        b'{"f": "get_events", "a": [], "k": {}, "et": -1000000000000000000}',
+        b'{"f": "get_events\\ud800", "a": [], "k": {}, "et": 0}',
+        b'{"f": "../get_events", "a": [], "k": {}, "et": 0}',
+        b'{"f": "get_events", "a": [], "k": {"x": "'
+        + b"y" * wire.MAX_PAYLOAD_BYTES
+        + b'"}, "et": 0}',
     ],
-    ids=["pickle", "not-an-object", "no-name", "k-not-an-object", "a-not-a-list"],
+    ids=[
+        "pickle",
+        "not-an-object",
+        "no-name",
+        "k-not-an-object",
+        "a-not-a-list",
+        "t-string",
+        "t-list",
+        "t-bool",
+        "et-string",
+        "et-null",
+        "et-huge",
+        "et-negative",
+        "f-lone-surrogate",
+        "f-not-a-name",
+        "too-large",
+    ],
 )
 def test_payloads_that_are_not_json_jobs_are_refused(payload: bytes) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - json's and ours, both ValueError
         wire.loads_job(payload)
+
+
+def test_a_job_s_arguments_travel_through_arq_as_one_opaque_value() -> None:
+    payload = wire.loads_job(
+        b'{"f": "create_event", "a": [], "k": {"ctx": 1, "user_id": "secret"}, "et": 0, "t": 2}'
+    )
+    arguments = payload["k"][wire.ARGUMENTS]
+    assert list(payload["k"]) == [wire.ARGUMENTS]  # no argument name can collide with ctx
+    assert arguments.named == {"ctx": 1, "user_id": "secret"}
+    assert "secret" not in repr(payload)  # arq logs repr() of the arguments
+    assert b"secret" not in wire.dumps({"k": payload["k"]})  # nor kept in arq's result record
 
 
 def test_deferral_is_jittered_exponential_capped_and_honours_retry_after() -> None:

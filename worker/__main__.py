@@ -11,11 +11,10 @@ import asyncio
 import logging
 import sys
 
-from arq.worker import async_check_health
-
 from gcal.keys import RedisKeys
 from gcal.settings import Settings
-from worker.factory import create_worker, redis_settings
+from worker import health
+from worker.factory import create_worker
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,10 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     settings = Settings()
     if args.check:
-        keys = RedisKeys(settings.redis_prefix)
-        return asyncio.run(
-            async_check_health(redis_settings(settings), keys.health_check, keys.queue)
-        )
+        return asyncio.run(health.check(str(settings.redis_url), RedisKeys(settings.redis_prefix)))
     create_worker(settings, burst=args.burst).run()
     return 0
 

@@ -13,20 +13,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 from typing import Any
 
 from arq.connections import RedisSettings
-from arq.worker import Function, Worker, func
+from arq.worker import Function, func
 
-from gcal.errors import GcalError, InternalError, InvalidRequest
 from gcal.keys import RedisKeys
 from gcal.services import open_services
 from gcal.settings import Settings
 from jobs import wire
 from jobs.registry import JOBS
-from jobs.results import JobError, JobResult, record
 from jobs.spec import JobSpec
-from worker.runner import run_job, services, set_services
+from worker.arq_worker import GcalWorker, set_services
+from worker.runner import run_job
 
 log = logging.getLogger(__name__)
 
@@ -36,41 +37,10 @@ _EXIT_STACK = "gcal_exit_stack"
 ARQ_KEEP_RESULT_SECONDS = 300
 
 
-class GcalWorker(Worker):
-    """arq's worker, plus a typed result for jobs that fail before any job function runs
-    (undecodable payload, unknown job name, tries exhausted by crashes), so a producer
-    awaiting such a job gets an answer instead of a timeout."""
-
-    async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
-        await super().finish_failed_job(job_id, result_data)
-        name, reason = "<unknown>", "the job could not be run"
-        try:
-            record_ = wire.loads(result_data) if result_data else {}
-            name = str(record_.get("f") or name)
-            failure = record_.get("r") or {}
-            reason = str(failure.get("message") or reason) if isinstance(failure, dict) else reason
-        except ValueError:
-            pass
-        error: GcalError
-        if reason == "job expired":
-            error = InternalError("the job expired on the queue before a worker could run it")
-        elif name == "<unknown>":
-            error = InvalidRequest(
-                "the job payload is not a JSON job object with 'f', 'a', 'k' and 'et' "
-                "(pickle is never accepted)"
-            )
-        elif name not in JOBS:
-            error = InvalidRequest(f"unknown job name {name!r}")
-        else:
-            error = InternalError(f"the job failed before it could run: {reason}")
-        s = services(self.ctx)
-        answer = JobResult.failure(job_id, name, JobError.from_error(error))
-        await record(s.redis, s.keys, answer, s.notifier)
-
-
 def _entry(spec: JobSpec[Any, Any]) -> Function:
-    async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return await run_job(ctx, spec, args, kwargs)
+    # arq passes what jobs.wire.loads_job made of the payload: one keyword, the arguments.
+    async def run(ctx: dict[str, Any], *, arguments: wire.Arguments) -> dict[str, Any]:
+        return await run_job(ctx, spec, arguments)
 
     run.__qualname__ = run.__name__ = spec.name
     return func(run, name=spec.name)
@@ -106,7 +76,8 @@ def create_worker(
 
 def worker_options(settings: Settings) -> dict[str, Any]:
     """arq options every worker on these settings shares: queue, Redis, polling, draining,
-    health key, JSON serialization (the benchmark's no-op baseline uses them too)."""
+    health key (one per worker process), JSON serialization (the benchmark's no-op baseline
+    uses them too)."""
     keys = RedisKeys(settings.redis_prefix)
     return {
         "queue_name": keys.queue,
@@ -116,7 +87,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "job_completion_wait": settings.worker_drain_seconds,
         "keep_result": ARQ_KEEP_RESULT_SECONDS,
         "health_check_interval": HEALTH_CHECK_SECONDS,
-        "health_check_key": keys.health_check,
+        "health_check_key": keys.worker_health(socket.gethostname(), os.getpid()),
         "job_serializer": wire.dumps,
         "job_deserializer": wire.loads_job,
         "log_results": False,  # results hold users' calendar data

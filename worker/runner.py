@@ -36,22 +36,9 @@ from gcal.services import Services
 from jobs import wire
 from jobs.results import FieldError, JobError, JobResult, record
 from jobs.spec import JobRun, JobSpec
+from worker.arq_worker import services
 
 log = logging.getLogger(__name__)
-
-_SERVICES = "gcal_services"
-
-
-def services(ctx: dict[str, Any]) -> Services:
-    """The one typed door to arq's ``ctx``."""
-    found = ctx.get(_SERVICES)
-    if not isinstance(found, Services):
-        raise TypeError("worker context holds no Services (on_startup did not run)")
-    return found
-
-
-def set_services(ctx: dict[str, Any], value: Services) -> None:
-    ctx[_SERVICES] = value
 
 
 def field_errors(err: ValidationError) -> list[FieldError]:
@@ -73,28 +60,42 @@ def defer_seconds(attempt: int, base: float, cap: float, retry_after: float | No
 
 
 async def run_job(
-    ctx: dict[str, Any], spec: JobSpec[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ctx: dict[str, Any], spec: JobSpec[Any, Any], arguments: wire.Arguments
 ) -> dict[str, Any]:
     """arq's entry for every job. The result goes to our result key; arq's own record gets
     only a pointer to it, so a page of events is not encoded twice more nor kept twice."""
     s = services(ctx)
     info = JobRun(job_id=str(ctx["job_id"]), attempt=int(ctx["job_try"]))
-    if args:
-        error = InvalidRequest("job arguments must be passed by name (JSON object), not position")
-        result = JobResult.failure(info.job_id, spec.name, JobError.from_error(error))
+    checked = _validated(spec, arguments, info)
+    if isinstance(checked, JobResult):
+        result = checked
     else:
-        try:
-            # JSON-mode validation: strict JSON types (no "10" for 10), RFC 3339 strings for times.
-            parsed = spec.args.model_validate_json(wire.dumps(kwargs))
-        except ValidationError as err:
-            error = InvalidRequest(f"invalid arguments for {spec.name}")
-            result = JobResult.failure(
-                info.job_id, spec.name, JobError.from_error(error, field_errors(err))
-            )
-        else:
-            result = await _execute(s, spec, parsed, info)
+        result = await _execute(s, spec, checked, info)
     await record(s.redis, s.keys, result, s.notifier)
     return {"ok": result.ok, "result_key": s.keys.result(info.job_id)}
+
+
+def _validated(
+    spec: JobSpec[Any, Any], arguments: wire.Arguments, info: JobRun
+) -> BaseModel | JobResult:
+    """The job's argument model, or the failure result that ends the job."""
+    if arguments.positional:
+        error = InvalidRequest("job arguments must be passed by name (JSON object), not position")
+        return JobResult.failure(info.job_id, spec.name, JobError.from_error(error))
+    try:
+        # JSON-mode validation: strict JSON types (no "10" for 10), RFC 3339 strings for times.
+        parsed: BaseModel = spec.args.model_validate_json(wire.dumps(arguments.named))
+    except ValidationError as err:
+        error = InvalidRequest(f"invalid arguments for {spec.name}")
+        return JobResult.failure(
+            info.job_id, spec.name, JobError.from_error(error, field_errors(err))
+        )
+    except Exception:
+        # A validator that raised something other than ValueError is a bug of ours.
+        log.exception("job %s (%s): argument validation failed", info.job_id, spec.name)
+        bug = InternalError("the worker could not check these arguments")
+        return JobResult.failure(info.job_id, spec.name, JobError.from_error(bug))
+    return parsed
 
 
 async def _execute(

@@ -1,0 +1,169 @@
+"""Our subclass of arq's worker: whatever a producer puts in Redis, it keeps serving, and every
+job whose id can be named ends with a typed result.
+
+arq trusts what it reads from the queue; a few shapes of bad input stop its loop (an exception
+raised in a job's bookkeeping task is re-raised by ``_poll_iteration``) or leave a producer
+waiting forever. The guards, each where arq would otherwise fail:
+
+===============================================  ==============================================
+what a producer wrote                            what happens
+===============================================  ==============================================
+a queue member (job id) that is not UTF-8         removed from the queue, its arq keys deleted,
+                                                  recorded in ``<p>:dead-letters`` (no result
+                                                  key can be named for it)
+an id outside the documented rule                 removed; ``invalid_request`` at its result key
+a payload that is not a well-formed JSON job      ``invalid_request`` (``jobs.wire.loads_job``
+(pickle, bad ``t``/``et``/``f``/``a``/``k``)      refuses it before arq reads it)
+a queue member with no payload (expired or        ``invalid_request``
+never written)
+an unknown job name                               ``invalid_request``
+tries used up by crashing workers                 ``internal``
+any other failure in arq's handling of a job      ``internal``, logged with its cause; the job
+(a payload key of the wrong Redis type...)        leaves the queue
+===============================================  ==============================================
+
+Results are written by :func:`jobs.results.record`, which cannot fail on what it is given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
+from arq.worker import Worker
+from redis.exceptions import ResponseError
+
+from gcal.errors import GcalError, InternalError, InvalidRequest
+from gcal.keys import DEAD_LETTER_STREAM_MAXLEN, JOB_ID_RE, JOB_ID_RULE, RedisKeys
+from gcal.services import Services
+from jobs import wire
+from jobs.registry import JOBS
+from jobs.results import JobError, JobResult, record
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_JOB = "<unknown>"
+_SERVICES = "gcal_services"
+
+
+def services(ctx: dict[str, Any]) -> Services:
+    """The one typed door to arq's ``ctx``."""
+    found = ctx.get(_SERVICES)
+    if not isinstance(found, Services):
+        raise TypeError("worker context holds no Services (on_startup did not run)")
+    return found
+
+
+def set_services(ctx: dict[str, Any], value: Services) -> None:
+    ctx[_SERVICES] = value
+
+
+def _failure_reason(result_data: bytes | None) -> tuple[str, str]:
+    """The job name and arq's reason from arq's record of a failed job."""
+    name, reason = UNKNOWN_JOB, "the job could not be run"
+    try:
+        failed = wire.loads(result_data) if result_data else {}
+        named = failed.get("f")
+        if isinstance(named, str) and wire.JOB_NAME_RE.fullmatch(named):
+            name = named
+        cause = failed.get("r")
+        if isinstance(cause, dict) and isinstance(cause.get("message"), str):
+            reason = cause["message"]
+    except (ValueError, AttributeError):
+        pass
+    return name, reason
+
+
+def _error_for(name: str, reason: str) -> GcalError:
+    if reason == "job expired":
+        return InvalidRequest(
+            "the job's payload was not found: it expired before a worker reached it, or was "
+            "never written (arq:job:<id> must be set before the id is queued)"
+        )
+    if name == UNKNOWN_JOB:
+        return InvalidRequest(
+            "the job payload is not a JSON job object with 'f', 'a', 'k' and 'et' "
+            "(pickle is never accepted; see docs/contract.md)"
+        )
+    if name not in JOBS:
+        return InvalidRequest(f"unknown job name {name!r}")
+    if "retries exceeded" in reason:
+        return InternalError("the job's tries were used up by workers that stopped during it")
+    return InternalError("the job failed before it could run")
+
+
+class GcalWorker(Worker):
+    """arq's worker with guards against anything a producer can put in Redis."""
+
+    @property
+    def _services(self) -> Services:
+        return services(self.ctx)
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        runnable: list[bytes] = []
+        for raw in job_ids:
+            try:
+                job_id = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                await self._dead_letter(raw, "the job id is not UTF-8")
+                continue
+            if JOB_ID_RE.fullmatch(job_id):
+                runnable.append(raw)
+            else:
+                await self._refuse(raw, job_id, f"a job id must be {JOB_ID_RULE}")
+        await super().start_jobs(runnable)
+
+    async def run_job(self, job_id: str, score: int) -> None:
+        try:
+            await super().run_job(job_id, score)
+        except Exception as err:
+            # Anything arq's own handling of a job raises would stop the whole worker.
+            log.exception("job %s: arq could not handle it", job_id)
+            error: GcalError = InternalError("the worker could not handle this job")
+            if isinstance(err, ResponseError) and "WRONGTYPE" in str(err):
+                error = InvalidRequest("the job's arq keys do not hold what arq writes there")
+            await self._answer(job_id, UNKNOWN_JOB, error)
+            await super().finish_failed_job(job_id, None)
+
+    async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
+        """Jobs that fail before any job function runs still get a typed result."""
+        await super().finish_failed_job(job_id, result_data)
+        name, reason = _failure_reason(result_data)
+        await self._answer(job_id, name, _error_for(name, reason))
+
+    async def _answer(self, job_id: str, name: str, error: GcalError) -> None:
+        s = self._services
+        result = JobResult.failure(job_id, name, JobError.from_error(error))
+        await record(s.redis, s.keys, result, s.notifier)
+
+    async def _refuse(self, raw: bytes, job_id: str, reason: str) -> None:
+        """Take a job with a nameable but invalid id off the queue and answer it."""
+        if await self._take_off_queue(raw):
+            log.warning("job refused: %s", reason)
+            await self._answer(job_id, UNKNOWN_JOB, InvalidRequest(reason))
+
+    async def _dead_letter(self, raw: bytes, reason: str) -> None:
+        """Take a queue member no result can be written for off the queue, and record it."""
+        if not await self._take_off_queue(raw):
+            return
+        keys: RedisKeys = self._services.keys
+        fields: dict[Any, Any] = {
+            "reason": reason,
+            "job_id_hex": raw.hex()[:2048],
+            "at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+        await self.pool.xadd(
+            keys.dead_letters, fields, maxlen=DEAD_LETTER_STREAM_MAXLEN, approximate=True
+        )
+        log.warning("job dead-lettered: %s", reason)
+
+    async def _take_off_queue(self, raw: bytes) -> bool:
+        """Remove ``raw`` from the queue with its arq keys; whether this worker removed it
+        (several workers may see it; one answers)."""
+        if not await self.pool.zrem(self.queue_name, raw):
+            return False
+        prefixes = (job_key_prefix, retry_key_prefix, in_progress_key_prefix)
+        await self.pool.delete(*(prefix.encode() + raw for prefix in prefixes))
+        return True
