@@ -12,13 +12,14 @@ What it owns, per call:
 * ``gate.acquire(user_id)`` before every HTTP request, then ``Authorization: Bearer``;
 * a 401 gets one fresh token (``access_token(user_id, rejected=token)``) and one more round;
   a second 401 is :class:`~gcal.errors.AuthRequired`;
-* bounded in-call retries (stamina, :data:`gcal.oauth.RETRY_ATTEMPTS`) of connection errors,
-  timeouts, 5xx and malformed or truncated bodies, and of nothing else: a 403/429 rate limit
+* bounded in-call retries (:func:`gcal.retry_budget.in_call_attempts`, within the job's retry
+  budget) of connection errors, timeouts, 5xx and malformed or truncated bodies, and of nothing
+  else: a 403/429 rate limit
   is raised at once as :class:`~gcal.errors.RateLimited` with ``retry_after`` from the
   ``Retry-After`` header, for the job layer to defer. Errors of the gate and the token
-  source pass through untouched: they have retry policies of their own. (Below this, aiohttp
-  itself re-sends an idempotent request once when its connection drops, RFC 9112 §9.3.1;
-  the session has no public switch for that transport rule.)
+  source pass through untouched: they have retry policies of their own. (aiohttp's own
+  re-send of an idempotent request on a dropped connection is switched off where the session
+  is made, :mod:`gcal.services`.)
 * every Google failure becomes a domain error in :func:`gcal.errors.from_google_response`.
 
 Requests are built as plain URLs rather than with googleapiclient's discovery model
@@ -44,12 +45,11 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import aiohttp
-import stamina
 
 from gcal.errors import GcalError, InvalidRequest, UpstreamUnavailable, from_google_response
 from gcal.event_queries import EventQuery
 from gcal.event_writes import EventWrite
-from gcal.oauth import RETRY_ATTEMPTS
+from gcal.retry_budget import in_call_attempts, spend_on_retry
 from gcal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -344,7 +344,8 @@ class CalendarClient:
         self, user_id: str, request: _Request, token: str, parse: Callable[[bytes], T]
     ) -> T:
         """Requests with one token until one succeeds, fails for good, or the attempts end."""
-        async for attempt in stamina.retry_context(on=UpstreamUnavailable, attempts=RETRY_ATTEMPTS):
+        async for attempt in in_call_attempts():
+            spend_on_retry(attempt)
             # Outside the attempt: a gate refusal is the caller's to handle, never retried here.
             if self._gate is not None:
                 await self._gate.acquire(user_id)

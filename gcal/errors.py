@@ -15,6 +15,7 @@ and ``reason`` are mapped to them in exactly one place, :func:`from_google_respo
      +-- PreconditionFailed      precondition_failed   etag mismatch: re-read, then retry
      +-- FullSyncRequired        full_sync_required    drop the sync token, sync from scratch
      +-- RateLimited             rate_limited          retry after ``retry_after`` seconds
+     |    +-- Throttled          rate_limited          (our own limiter: nothing was sent)
      |    +-- QuotaExhausted     quota_exhausted       per-user Calendar usage limits
      +-- UpstreamUnavailable     upstream_unavailable  Google failed or was unreachable: retry
      +-- InternalError           internal              a bug or a misconfiguration
@@ -105,6 +106,10 @@ class FullSyncRequired(GcalError):
 class RateLimited(GcalError):
     code = "rate_limited"
     retryable = True
+
+
+class Throttled(RateLimited):
+    """Our own rate limiter held the request back: Google was not asked."""
 
 
 class QuotaExhausted(RateLimited):

@@ -101,6 +101,11 @@ class RedisKeys:
         notification of it."""
         return f"{self.prefix}:result:{job_id}"
 
+    def retries_spent(self, job_id: str) -> str:
+        """String (an integer), TTL 1 day: how much of its retry budget a deferred job has
+        spent (:mod:`gcal.retry_budget`); absent for a job that never failed."""
+        return f"{self.prefix}:retries:{job_id}"
+
     def result_channel(self, job_id: str) -> str:
         """Pub/sub channel: the job's result, once, for a producer awaiting that job."""
         return f"{self.prefix}:result:{job_id}:done"

@@ -9,7 +9,8 @@ exchange, refresh and revocation, over a pooled aiohttp session handed in by the
 
 Token-endpoint failures become :mod:`gcal.errors` in one place (:func:`token_error`).
 Connection errors, timeouts and 5xx are retried a bounded number of times inside the call
-(stamina: jittered exponential backoff); nothing else is. No token, code or secret is ever
+(:func:`gcal.retry_budget.in_call_attempts`: within the running job's retry budget); nothing
+else is. No token, code or secret is ever
 logged or put in an error message.
 """
 
@@ -26,7 +27,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
-import stamina
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from gcal.errors import (
@@ -37,6 +37,7 @@ from gcal.errors import (
     ScopeMissing,
     UpstreamUnavailable,
 )
+from gcal.retry_budget import in_call_attempts, spend_on_retry
 from gcal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,6 @@ _SCOPE_ALIASES = {
     "profile": "https://www.googleapis.com/auth/userinfo.profile",
 }
 _TRANSIENT_ERRORS = frozenset({"internal_failure", "server_error", "temporarily_unavailable"})
-RETRY_ATTEMPTS = 3
 
 
 def normalize_scopes(scopes: Iterable[str]) -> frozenset[str]:
@@ -171,7 +171,8 @@ class OAuthClient:
 
     async def revoke(self, token: str) -> None:
         """Revoke the grant behind ``token``; a token Google no longer knows counts as done."""
-        async for attempt in stamina.retry_context(on=UpstreamUnavailable, attempts=RETRY_ATTEMPTS):
+        async for attempt in in_call_attempts():
+            spend_on_retry(attempt)
             with attempt:
                 status, body = await self._post(
                     str(self._settings.revoke_endpoint), {"token": token}
@@ -192,7 +193,8 @@ class OAuthClient:
             "client_id": self._settings.client_id,
             "client_secret": self._settings.client_secret.get_secret_value(),
         }
-        async for attempt in stamina.retry_context(on=UpstreamUnavailable, attempts=RETRY_ATTEMPTS):
+        async for attempt in in_call_attempts():
+            spend_on_retry(attempt)
             with attempt:
                 status, body = await self._post(str(self._settings.token_endpoint), form)
                 if status != 200:

@@ -13,7 +13,8 @@ keeps the service under both, whatever the number of workers::
 ``acquire`` returns when the request fits in both windows (recorded in both). When a window
 is full it waits, if the wait is short (``max_wait``), because holding a job slot for a
 fraction of a second is cheaper than deferring the job; otherwise it raises
-:class:`RateLimited` with ``retry_after``, so the job layer defers the job and frees the slot.
+:class:`Throttled` (a :class:`RateLimited`) with ``retry_after``, so the job layer defers the
+job and frees the slot.
 While the user's quota breaker is open it raises :class:`QuotaExhausted` without counting.
 
 Each window is a sorted set of request stamps (Redis server time, microseconds). One Lua
@@ -31,7 +32,7 @@ import uuid
 
 from redis.asyncio import Redis
 
-from gcal.errors import InvalidRequest, QuotaExhausted, RateLimited
+from gcal.errors import InvalidRequest, QuotaExhausted, Throttled
 from gcal.keys import RedisKeys
 from gcal.settings import Settings
 
@@ -223,7 +224,7 @@ class RateLimiter:
             wait = int(amount) / 1_000_000
             if wait > budget or attempt == self.max_attempts:
                 log.debug("rate limited user=%s retry_after=%.3f", user_id, wait)
-                raise RateLimited("request rate limit reached; retry later", retry_after=wait)
+                raise Throttled("request rate limit reached; retry later", retry_after=wait)
             budget -= wait
             await asyncio.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises

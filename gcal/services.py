@@ -96,6 +96,11 @@ async def open_services(
     try:
         connector = aiohttp.TCPConnector(limit=HTTP_CONNECTIONS)
         async with aiohttp.ClientSession(connector=connector) as http:
+            # aiohttp re-sends a GET/PUT/DELETE once, unasked, when its connection drops
+            # (aio-libs/aiohttp#10790 has no public switch; its own test client turns it off
+            # this way). Retries are the retry budget's alone (gcal.retry_budget): a hidden
+            # third layer would double what a job may send Google.
+            http._retry_connection = False
             yield Services.build(settings, client, http)
     finally:
         if redis is None:

@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     worker_drain_seconds: int = Field(
         default=30, ge=1, description="On SIGTERM, seconds running jobs get to finish."
     )
+    job_retry_budget: int = Field(
+        default=7,
+        ge=0,
+        le=100,
+        description="Failed Google requests one job may retry, in the call and by deferring "
+        "together: a job sends at most this many requests more than a failure-free run.",
+    )
     retry_base_seconds: float = Field(default=2.0, gt=0, description="First deferral of a job.")
     retry_max_seconds: float = Field(default=300.0, gt=0, description="Longest deferral.")
     get_events_max_pages: int = Field(

@@ -3,6 +3,7 @@ result key + notification, for every job and every error path."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import pickle
 import time
@@ -318,6 +319,39 @@ async def test_persistent_5xx_ends_as_upstream_unavailable_after_bounded_tries(
     assert result.error is not None
     assert result.error.retryable is True
     assert emulator.faults.injected == 3 * 2  # 3 in-call attempts per try, 2 tries
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        FaultRule(endpoint="calendarList.list", error_rate=1, error_status=500),
+        FaultRule(endpoint="calendarList.list", error_rate=1, error_status=429),
+        FaultRule(endpoint="calendarList.list", reset_rate=1),
+    ],
+    ids=["500", "429", "reset"],
+)
+async def test_one_retry_budget_bounds_the_requests_of_a_failing_job(
+    pipe: Pipeline, rule: FaultRule
+) -> None:
+    pipe.emulator.faults.add(rule)
+    result = await pipe.run("list_calendars", {"user_id": "u1"})
+    assert result.error is not None
+    assert result.error.retryable
+    # In-call retries and deferrals spend from one budget: 1 request + 7 retries, never 3 x 8.
+    assert pipe.emulator.faults.injected == 1 + pipe.settings.job_retry_budget
+    assert await pipe.redis.exists(pipe.keys.retries_spent(result.job_id)) == 0
+
+
+async def test_each_failed_request_costs_exactly_one_more(pipe: Pipeline) -> None:
+    pipe.emulator.faults.add(FaultRule(endpoint="calendarList.list", error_rate=0.05))
+    jobs = 200
+    results = await asyncio.gather(
+        *(pipe.run("list_calendars", {"user_id": "u1"}) for _ in range(jobs))
+    )
+    assert all(result.ok for result in results)
+    answered = pipe.emulator.store.requests["calendarList.list"]  # the faults not counted
+    assert answered == jobs  # each failed request was retried exactly once, no more
+    assert (answered + pipe.emulator.faults.injected) / jobs < 1.15  # ~1.05 at a 5% rate
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import pytest
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from gcal.errors import InvalidRequest, QuotaExhausted, RateLimited
+from gcal.errors import InvalidRequest, QuotaExhausted, RateLimited, Throttled
 from gcal.keys import RedisKeys
 from gcal.ratelimit import QuotaBreaker, RateLimiter
 from gcal.settings import Settings
@@ -44,7 +44,7 @@ async def admitted(gate: RateLimiter, user_id: str, attempts: int) -> int:
             await gate.acquire(user_id)
         except RateLimited as err:
             refusals.append(err)
-    assert all(type(err) is RateLimited for err in refusals)  # not QuotaExhausted
+    assert all(type(err) is Throttled for err in refusals)  # not QuotaExhausted
     return attempts - len(refusals)
 
 
@@ -59,7 +59,7 @@ async def test_n_acquires_pass_then_the_next_is_rate_limited(
         await gate.acquire("u1")
     with pytest.raises(RateLimited) as info:
         await gate.acquire("u1")
-    assert type(info.value) is RateLimited
+    assert type(info.value) is Throttled
     assert info.value.retry_after is not None
     assert 0 < info.value.retry_after <= 2.0
     assert info.value.as_dict()["code"] == "rate_limited"
@@ -217,7 +217,7 @@ async def _racer(config: dict[str, Any]) -> dict[str, int]:
     )
     await redis.aclose()
     for outcome in outcomes:
-        if isinstance(outcome, BaseException) and type(outcome) is not RateLimited:
+        if isinstance(outcome, BaseException) and type(outcome) is not Throttled:
             raise outcome
     admitted = sum(o is None for o in outcomes)
     return {"admitted": admitted, "refused": len(outcomes) - admitted}

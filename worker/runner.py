@@ -2,13 +2,14 @@
 typed result at the job's result key (then its notification), or a deferral.
 
 The retry policy across time lives here, and only here (in-call retries of transport errors
-and 5xx live in the Calendar client; they are never stacked on the same error):
+and 5xx live in the Google clients). Both layers spend from one budget per job
+(:mod:`gcal.retry_budget`, ``GCAL_JOB_RETRY_BUDGET``), so they never multiply:
 
 * arguments that do not validate -> ``invalid_request`` naming the fields; never retried;
 * ``RateLimited`` (Google 403/429 rate limits, or our own limiter) and ``UpstreamUnavailable``
-  (after the client's in-call retries) -> the job is deferred with ``arq.Retry(defer=...)``,
-  jittered exponential backoff honouring ``retry_after``, so no worker slot sleeps; on the
-  last try the error becomes the result;
+  (after the in-call retries) -> the job is deferred with ``arq.Retry(defer=...)``, jittered
+  exponential backoff honouring ``retry_after``, so no worker slot sleeps; when the tries
+  (``GCAL_JOB_MAX_TRIES``) or the retry budget run out, the error becomes the result;
 * ``QuotaExhausted`` (Google's per-user usage limits) -> opens the user's breaker, result
   ``quota_exhausted`` with ``retry_after``; later jobs for the user fail fast until it closes;
 * any other :class:`GcalError` -> its code as the result;
@@ -30,8 +31,10 @@ from gcal.errors import (
     InternalError,
     InvalidRequest,
     QuotaExhausted,
+    Throttled,
     UpstreamUnavailable,
 )
+from gcal.retry_budget import RetryBudget
 from gcal.services import Services
 from jobs import wire
 from jobs.results import FieldError, JobError, JobResult, record
@@ -39,6 +42,9 @@ from jobs.spec import JobRun, JobSpec
 from worker.arq_worker import services
 
 log = logging.getLogger(__name__)
+
+# A deferred job runs again within hours at most (retry_max_seconds x job_max_tries).
+_SPENT_TTL_SECONDS = 24 * 3600
 
 
 def field_errors(err: ValidationError) -> list[FieldError]:
@@ -102,10 +108,13 @@ async def _execute(
     s: Services, spec: JobSpec[Any, Any], args: BaseModel, info: JobRun
 ) -> JobResult:
     settings = s.settings
+    budget = RetryBudget(settings.job_retry_budget, await _spent(s, info))
     try:
         # Our own deadline, a second inside arq's, so a slow try still ends with a result.
         async with asyncio.timeout(max(settings.job_timeout - 1.0, 0.5)):
-            data = await spec.handler(s, args, info)
+            with budget.applied():
+                data = await spec.handler(s, args, info)
+        await _settle(s, info, budget)
         return JobResult.success(info.job_id, spec.name, data)
     except TimeoutError:
         error: GcalError = UpstreamUnavailable("the job ran out of time waiting for Google")
@@ -121,7 +130,14 @@ async def _execute(
     except Exception:
         log.exception("job %s (%s) failed unexpectedly", info.job_id, spec.name)
         error = InternalError("unexpected error in the worker; see its logs")
-    if error.retryable and info.attempt < settings.job_max_tries:
+    # A deferral re-sends what Google refused: it spends from the budget, unless our own
+    # limiter held the request back (then Google was not asked).
+    if (
+        error.retryable
+        and info.attempt < settings.job_max_tries
+        and (isinstance(error, Throttled) or budget.spend())
+    ):
+        await _carry(s, info, budget)
         delay = defer_seconds(
             info.attempt, settings.retry_base_seconds, settings.retry_max_seconds, error.retry_after
         )
@@ -134,4 +150,24 @@ async def _execute(
             info.attempt,
         )
         raise Retry(defer=delay)
+    await _settle(s, info, budget)
     return JobResult.failure(info.job_id, spec.name, JobError.from_error(error))
+
+
+async def _spent(s: Services, info: JobRun) -> int:
+    """What earlier tries of this job spent of its retry budget (a first try spent nothing)."""
+    if info.attempt == 1:
+        return 0
+    raw = await s.redis.get(s.keys.retries_spent(info.job_id))
+    return int(raw) if raw is not None else 0
+
+
+async def _carry(s: Services, info: JobRun, budget: RetryBudget) -> None:
+    """Keep what this try spent for the next one."""
+    await s.redis.set(s.keys.retries_spent(info.job_id), budget.spent, ex=_SPENT_TTL_SECONDS)
+
+
+async def _settle(s: Services, info: JobRun, budget: RetryBudget) -> None:
+    """The job ends: forget its budget (there is only something to forget if it was spent)."""
+    if budget.spent:
+        await s.redis.delete(s.keys.retries_spent(info.job_id))
