@@ -1,21 +1,32 @@
-"""``python -m auth_web``: serve the OAuth web flow with settings from ``GCAL_*``."""
+"""``python -m auth_web``: serve the OAuth web flow with settings from ``GCAL_*``.
+
+``python -m auth_web --check`` is its health probe: exit 0 when ``/healthz`` answers, else 1.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import logging
 import sys
 
 from aiohttp import web
 
 from auth_web.app import create_app
+from auth_web.health import probe
 from gcal.settings import Settings
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m auth_web", description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 0 if auth_web answers")
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
     )
     settings = Settings()
+    if args.check:
+        return 0 if asyncio.run(probe(settings)) else 1
     web.run_app(
         create_app(settings),
         host=settings.auth_web_host,
@@ -23,7 +34,8 @@ def main() -> None:
         access_log=None,
         print=lambda msg: print(msg, flush=True),  # noqa: T201 - the one startup line
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

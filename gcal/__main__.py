@@ -1,7 +1,8 @@
-"""``python -m gcal``: operator commands for the token store.
+"""``python -m gcal``: operator commands for the token store and the settings.
 
     python -m gcal new-key            print a new encryption key for GCAL_TOKEN_KEYS
     python -m gcal reencrypt-tokens   re-encrypt every stored token set under the first key
+    python -m gcal env-example        print .env.example: every GCAL_* setting, its default
 
 Key rotation: put a new key first in ``GCAL_TOKEN_KEYS`` (keep the old ones after it), roll
 out the processes, run ``reencrypt-tokens``, then drop the old keys.
@@ -16,6 +17,7 @@ import sys
 from redis.asyncio import Redis
 
 from gcal.crypto import Cipher, generate_key
+from gcal.envfile import render
 from gcal.keys import RedisKeys
 from gcal.settings import Settings
 from gcal.tokens import TokenStore
@@ -32,10 +34,13 @@ async def _reencrypt(settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gcal", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["new-key", "reencrypt-tokens"])
+    parser.add_argument("command", choices=["new-key", "reencrypt-tokens", "env-example"])
     args = parser.parse_args(argv)
     if args.command == "new-key":
         print(generate_key())  # noqa: T201
+        return 0
+    if args.command == "env-example":
+        sys.stdout.write(render())
         return 0
     settings = Settings()
     if not settings.token_keys:

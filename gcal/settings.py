@@ -39,30 +39,53 @@ class Settings(BaseSettings):
     )
 
     # Google endpoints.
-    authorization_endpoint: AnyHttpUrl = AnyHttpUrl(GOOGLE_AUTHORIZATION_ENDPOINT)
-    token_endpoint: AnyHttpUrl = AnyHttpUrl(GOOGLE_TOKEN_ENDPOINT)
-    revoke_endpoint: AnyHttpUrl = AnyHttpUrl(GOOGLE_REVOKE_ENDPOINT)
+    authorization_endpoint: AnyHttpUrl = Field(
+        default=AnyHttpUrl(GOOGLE_AUTHORIZATION_ENDPOINT),
+        description="OAuth authorization endpoint, as the user's browser reaches it.",
+    )
+    token_endpoint: AnyHttpUrl = Field(
+        default=AnyHttpUrl(GOOGLE_TOKEN_ENDPOINT),
+        description="OAuth token endpoint (code exchange, refresh).",
+    )
+    revoke_endpoint: AnyHttpUrl = Field(
+        default=AnyHttpUrl(GOOGLE_REVOKE_ENDPOINT), description="OAuth token revocation endpoint."
+    )
     calendar_api_base: AnyHttpUrl = Field(
         default=AnyHttpUrl(GOOGLE_CALENDAR_API_BASE),
         description="Calendar v3 base URL; must end in /calendar/v3/.",
     )
-    batch_endpoint: AnyHttpUrl = AnyHttpUrl(GOOGLE_BATCH_ENDPOINT)
+    batch_endpoint: AnyHttpUrl = Field(
+        default=AnyHttpUrl(GOOGLE_BATCH_ENDPOINT), description="Calendar v3 batch endpoint."
+    )
 
     # OAuth client registered with Google.
-    client_id: str = ""
-    client_secret: SecretStr = SecretStr("")
-    redirect_uri: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8080/auth/callback")
-    scopes: tuple[str, ...] = (CALENDAR_EVENTS_SCOPE,)
+    client_id: str = Field(
+        default="", description="OAuth client id registered with Google. Required outside dev mode."
+    )
+    client_secret: SecretStr = Field(
+        default=SecretStr(""), description="That client's secret. Required outside dev mode."
+    )
+    redirect_uri: AnyHttpUrl = Field(
+        default=AnyHttpUrl("http://127.0.0.1:8080/auth/callback"),
+        description="auth_web's /auth/callback as the browser reaches it; registered with the "
+        "OAuth client.",
+    )
+    scopes: tuple[str, ...] = Field(
+        default=(CALENDAR_EVENTS_SCOPE,),
+        description="OAuth scopes asked for; add openid and email to record the account's email.",
+    )
 
     # Account linking.
     token_keys: tuple[SecretStr, ...] = Field(
         default=(),
         description="Fernet keys for tokens at rest, newest first (rotation: prepend a key, "
-        "then run python -m gcal reencrypt-tokens). Generate one: python -m gcal new-key",
+        "then run python -m gcal reencrypt-tokens). Generate one: python -m gcal new-key. "
+        "Required outside dev mode.",
     )
     api_keys: tuple[SecretStr, ...] = Field(
         default=(),
-        description="Bearer keys calling services use on /auth/url (several, for rotation).",
+        description="Bearer keys calling services use on /auth/url (several, for rotation). "
+        "Required outside dev mode.",
     )
     state_ttl: int = Field(default=600, ge=30, le=3600, description="OAuth state lifetime, s.")
     return_to_allowlist: tuple[str, ...] = Field(
@@ -100,12 +123,21 @@ class Settings(BaseSettings):
     )
 
     # The auth_web server.
-    auth_web_host: str = "127.0.0.1"
-    auth_web_port: int = Field(default=8080, ge=0, le=65535)
+    auth_web_host: str = Field(
+        default="127.0.0.1", description="Address auth_web listens on (0.0.0.0 in a container)."
+    )
+    auth_web_port: int = Field(default=8080, ge=0, le=65535, description="Port auth_web serves.")
 
     # Infrastructure.
-    redis_url: RedisDsn = RedisDsn("redis://127.0.0.1:6379/0")
-    redis_prefix: str = Field(default="gcal", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    redis_url: RedisDsn = Field(
+        default=RedisDsn("redis://127.0.0.1:6379/0"),
+        description="Redis for the queue, results, tokens and rate limits.",
+    )
+    redis_prefix: str = Field(
+        default="gcal",
+        pattern=r"^[A-Za-z0-9_.-]{1,32}$",
+        description="Prefix of every Redis name this deployment uses.",
+    )
 
     # Google quotas.
     quota_user_per_window: int = Field(
