@@ -1,6 +1,6 @@
 """The world one jobs-benchmark run works in, and the cleanup of everything it wrote.
 
-    env = JobsEnv(emulator_url, redis, accounts=50)
+    env = JobsEnv(emulator_url, redis, redis_url, accounts=50)
     await env.link_users(http)          # seeded emulator accounts -> users u0..u49
     async with env.worker("gcal") as w:  # a worker child on CPU 1 (bench.worker_child)
         ...  # enqueue with JobClient(redis, env.keys), ids from env.job_id()
@@ -38,7 +38,6 @@ from gcal.keys import RedisKeys
 from gcal.settings import Settings
 from gcal.tokens import StoredTokens, TokenStore
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 SCOPE = "https://www.googleapis.com/auth/calendar"  # events.list and calendarList.list
 SEED_START = dt.datetime(2030, 1, 7, tzinfo=dt.UTC)
 SEEDED_EVENTS = 250  # one an hour from SEED_START
@@ -50,7 +49,7 @@ class JobsEnv:
     """One run's Redis prefix, the emulator, settings, linked users, and every job id used (so
     arq's global ``arq:*`` keys of this run can be deleted afterwards)."""
 
-    def __init__(self, emulator_url: str, redis: Redis, *, accounts: int) -> None:
+    def __init__(self, emulator_url: str, redis: Redis, redis_url: str, *, accounts: int) -> None:
         self.redis = redis
         self.accounts = accounts
         self.prefix = f"bench-{uuid.uuid4().hex[:12]}"
@@ -70,7 +69,7 @@ class JobsEnv:
             "batch_endpoint": f"{emulator_url}/batch/calendar/v3",
             "token_keys": [generate_key()],
             "api_keys": ["bench-api-key"],
-            "redis_url": REDIS_URL,
+            "redis_url": redis_url,
             "redis_prefix": self.prefix,
             # The limiter must not throttle: measure the worker, not the quota.
             "quota_user_per_window": 0,

@@ -3,12 +3,14 @@ and what the worker's poll delay costs in idle CPU and buys in latency.
 
 Processes: the emulator (``python -m emulator``, pinned to CPU 0) plays Google; the worker
 (``python -m bench.worker_child``, pinned to CPU 1) is a child process too, so its CPU time is
-read from ``/proc/PID/task/*/schedstat``; this process drives the load through the real Redis
-on 127.0.0.1:6379 with :class:`jobs.client.JobClient` (setup: ``bench.jobs_env``; load and
-CPU accounting: ``bench.load``). The driver and Redis are not pinned and share the two cores
-with them, so wall-clock jobs/s depends on the machine and the driver (``busy %``, the
-worker's CPU over wall time, shows whether the worker was the limit); the worker's CPU time
-per job (and ``jobs/s/core`` = 1 / that) does not.
+read from ``/proc/PID/task/*/schedstat``; this process drives the load with
+:class:`jobs.client.JobClient` through a Redis server of the run's own, started and stopped
+with it (``devstack.redis_server``: a real server on a free port, never another process's)
+(setup: ``bench.jobs_env``; load and CPU accounting: ``bench.load``). The driver and Redis
+are not pinned and share the two cores with them, so wall-clock jobs/s depends on the
+machine and the driver (``busy %``, the worker's CPU over wall time, shows whether the
+worker was the limit); the worker's CPU time per job (and ``jobs/s/core`` = 1 / that) does
+not.
 
 1. Throughput. Each scenario keeps ``2 x max_jobs`` jobs in flight (a lane enqueues its next
    job when its last one's result arrives) and stops after a job count or a time limit,
@@ -46,9 +48,10 @@ from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
 from bench.emulator_rate import EmulatorProcess, cpu_seconds
-from bench.jobs_env import JOB_TIMEOUT, REDIS_URL, SEEDED_EVENTS, WINDOW, JobsEnv
+from bench.jobs_env import JOB_TIMEOUT, SEEDED_EVENTS, WINDOW, JobsEnv
 from bench.load import ArqCompletions, Rate, lanes, measure
 from bench.worker_child import NOOP_JOB
+from devstack.redis_server import RedisServer
 from jobs import wire
 from jobs.client import JobClient
 
@@ -241,13 +244,14 @@ class Run:
 async def main(*, quick: bool = False, smoke: bool = False) -> JobsReport:
     """Run every part and print the report; ``smoke`` is the test suite's tiny run."""
     plan = Plan.choose(quick=quick, smoke=smoke)
-    redis = Redis.from_url(REDIS_URL)
+    server = await asyncio.to_thread(RedisServer.start)
+    redis = Redis.from_url(server.url)
     try:
         async with (
             EmulatorProcess() as emu,
             aiohttp.ClientSession(raise_for_status=True) as http,
         ):
-            env = JobsEnv(emu.url, redis, accounts=plan.accounts)
+            env = JobsEnv(emu.url, redis, server.url, accounts=plan.accounts)
             try:
                 await env.link_users(http)
                 async with JobClient(redis, env.keys) as client:
@@ -259,6 +263,7 @@ async def main(*, quick: bool = False, smoke: bool = False) -> JobsReport:
                 await env.cleanup()
     finally:
         await redis.aclose()
+        await asyncio.to_thread(server.stop)
     result = JobsReport(
         baseline=base,
         scenarios=scenarios,

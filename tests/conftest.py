@@ -1,4 +1,5 @@
-"""Shared fixtures: the emulator (in-loop or threaded), as factories."""
+"""Shared fixtures: this session's own Redis server, the emulator (in-loop or threaded), as
+factories."""
 
 from __future__ import annotations
 
@@ -10,16 +11,42 @@ import pytest
 import stamina
 from aiohttp import web
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
+from devstack.redis_server import RedisServer, RedisServerError, find_binary
 from emulator.config import EmulatorConfig
 from tests.harness import Emulator, ThreadedEmulator, start_in_loop
 from tests.services import AuthWeb, start_auth_web
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
 MakeEmulator = Callable[..., Awaitable[Emulator]]
 MakeAuthWeb = Callable[..., Awaitable[AuthWeb]]
+
+
+def pytest_report_header() -> str:
+    """Which server binary the session's Redis runs (CI logs show it)."""
+    try:
+        binary = find_binary()
+    except RedisServerError as err:
+        return f"redis server: {err}"
+    return f"redis server: {binary.origin} ({binary.path})"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_server() -> Iterator[RedisServer]:
+    """A real Redis server of this test session's own, on a free 127.0.0.1 port, stopped at
+    the end: tests never touch another process's Redis (nor need one running). Without a
+    server binary every test fails, none skips.
+
+    ``GCAL_REDIS_URL`` points at it for the whole session, so that a ``Settings`` built from
+    defaults, here or in a child process, can never reach 127.0.0.1:6379."""
+    with RedisServer.start() as server, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GCAL_REDIS_URL", server.url)
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: RedisServer) -> str:
+    """Where this session's Redis server answers."""
+    return redis_server.url
 
 
 @pytest.fixture(autouse=True)
@@ -61,13 +88,9 @@ def threaded_emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    """The real Redis on 127.0.0.1:6379. Tests that need it fail, never skip, without it."""
-    client = Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except (RedisError, OSError) as err:
-        pytest.fail(f"these tests need Redis on 127.0.0.1:6379 (.ci/run starts it): {err}")
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """A client of this session's Redis server."""
+    client = Redis.from_url(redis_url)
     yield client
     await client.aclose()
 
@@ -83,12 +106,16 @@ async def redis_prefix(redis: Redis) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def make_auth_web(emulator: Emulator, redis_prefix: str) -> AsyncIterator[MakeAuthWeb]:
+async def make_auth_web(
+    emulator: Emulator, redis_url: str, redis_prefix: str
+) -> AsyncIterator[MakeAuthWeb]:
     """Start auth_web against ``emulator`` and real Redis: ``await make_auth_web(**settings)``."""
     started: list[AuthWeb] = []
 
     async def make(**changes: object) -> AuthWeb:
-        auth_web = await start_auth_web(emulator, redis_prefix, **changes)
+        auth_web = await start_auth_web(
+            emulator, redis_prefix, **{"redis_url": redis_url, **changes}
+        )
         started.append(auth_web)
         return auth_web
 

@@ -96,12 +96,19 @@ class Pipeline:
         self.workers.clear()
 
 
+def url_of(redis: Redis) -> str:
+    """The URL of the server ``redis`` is a client of."""
+    where = redis.connection_pool.connection_kwargs
+    return f"redis://{where['host']}:{where['port']}/{where.get('db', 0)}"
+
+
 @contextlib.asynccontextmanager
 async def pipeline(
     emulator: Emulator, redis: Redis, prefix: str, **changes: object
 ) -> AsyncIterator[Pipeline]:
+    """Workers that use the Redis server ``redis`` talks to, and ``emulator`` as Google."""
     emulator.store.clients[CLIENT_ID] = ClientConfig(CLIENT_ID, CLIENT_SECRET, ("http://x/cb",))
-    settings = job_settings(emulator, prefix, **changes)
+    settings = job_settings(emulator, prefix, **{"redis_url": url_of(redis), **changes})
     client = JobClient(redis, RedisKeys(prefix))
     p = Pipeline(emulator, redis, settings, client)
     try:

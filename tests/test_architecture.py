@@ -4,7 +4,9 @@
 * the domain core (``gcal``) imports neither, nor ``jobs``, nor arq or aiohttp's web server;
 * ``jobs`` imports neither process package;
 * nothing of the product imports ``emulator``, and ``emulator`` imports nothing of the product;
-* ``devstack`` (the local launcher) starts processes and imports neither side; nothing imports it;
+* ``devstack`` (the local launcher) starts processes and imports neither side; nothing of the
+  product or the emulator imports it (tests and benchmarks start their Redis with
+  ``devstack.redis_server``);
 * the core's services are built in one composition root, ``gcal/services.py``: no other
   product module constructs them (a few named exceptions need only part of them).
 """

@@ -1,4 +1,4 @@
-"""The rate limiter and quota breaker, against the real Redis.
+"""The rate limiter and quota breaker, against the test session's real Redis.
 
 Also runnable as ``python -m tests.test_ratelimit CONFIG_JSON``: one racing process of the
 cross-process test. It connects, prints ``ready``, waits for a line on stdin (so all racers
@@ -20,8 +20,6 @@ from gcal.errors import InvalidRequest, QuotaExhausted, RateLimited, Throttled
 from gcal.keys import RedisKeys
 from gcal.ratelimit import QuotaBreaker, RateLimiter
 from gcal.settings import Settings
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def limiter(redis: Redis, prefix: str, **config: Any) -> RateLimiter:
@@ -147,23 +145,30 @@ async def test_a_long_wait_is_refused_at_once(redis: Redis, redis_prefix: str) -
     assert 0.5 < info.value.retry_after <= 30.0
 
 
-async def test_limits_hold_across_processes_with_one_user(redis: Redis, redis_prefix: str) -> None:
+async def test_limits_hold_across_processes_with_one_user(
+    redis: Redis, redis_url: str, redis_prefix: str
+) -> None:
     keys = RedisKeys(redis_prefix)
-    assert await race(redis_prefix, per_user=40, per_project=0, same_user=True) == 40
+    assert await race(redis_url, redis_prefix, per_user=40, per_project=0, same_user=True) == 40
     assert await redis.zcard(keys.rate_user("shared")) == 40
 
 
-async def test_limits_hold_across_processes_and_users(redis: Redis, redis_prefix: str) -> None:
+async def test_limits_hold_across_processes_and_users(
+    redis: Redis, redis_url: str, redis_prefix: str
+) -> None:
     keys = RedisKeys(redis_prefix)
-    assert await race(redis_prefix, per_user=30, per_project=40, same_user=False) == 40
+    assert await race(redis_url, redis_prefix, per_user=30, per_project=40, same_user=False) == 40
     assert await redis.zcard(keys.rate_project) == 40
 
 
-async def race(prefix: str, *, per_user: int, per_project: int, same_user: bool) -> int:
+async def race(
+    redis_url: str, prefix: str, *, per_user: int, per_project: int, same_user: bool
+) -> int:
     """Run 3 racing processes of 50 acquires each; the total they were admitted."""
     procs = []
     for n in range(3):
         config = {
+            "redis_url": redis_url,
             "prefix": prefix,
             "user_id": "shared" if same_user else f"racer{n}",
             "per_user": per_user,
@@ -199,7 +204,7 @@ async def race(prefix: str, *, per_user: int, per_project: int, same_user: bool)
 
 
 async def _racer(config: dict[str, Any]) -> dict[str, int]:
-    redis = Redis.from_url(REDIS_URL)
+    redis = Redis.from_url(config["redis_url"])
     gate = RateLimiter(
         redis,
         RedisKeys(config["prefix"]),

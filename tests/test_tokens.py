@@ -26,7 +26,6 @@ from gcal.oauth import TokenGrant
 from gcal.services import Services
 from gcal.settings import Settings
 from gcal.tokens import StoredTokens, TokenStore
-from tests.conftest import REDIS_URL
 from tests.harness import Emulator
 from tests.services import CLIENT_ID, CLIENT_SECRET
 
@@ -52,7 +51,9 @@ class Env:
 
 
 @pytest.fixture
-async def env(emulator: Emulator, redis: Redis, redis_prefix: str) -> AsyncIterator[Env]:
+async def env(
+    emulator: Emulator, redis: Redis, redis_url: str, redis_prefix: str
+) -> AsyncIterator[Env]:
     emulator.store.clients[CLIENT_ID] = ClientConfig(CLIENT_ID, CLIENT_SECRET, ("http://x/cb",))
     key = generate_key()
     settings = Settings(
@@ -62,6 +63,7 @@ async def env(emulator: Emulator, redis: Redis, redis_prefix: str) -> AsyncItera
         revoke_endpoint=f"{emulator.url}/revoke",  # type: ignore[arg-type]
         token_keys=(SecretStr(key),),
         api_keys=(SecretStr("unused-here"),),
+        redis_url=redis_url,  # type: ignore[arg-type]
         redis_prefix=redis_prefix,
         scopes=(EVENTS_SCOPE,),
     )
@@ -125,7 +127,7 @@ async def test_callers_in_several_processes_cause_exactly_one_refresh(env: Env) 
             "token_endpoint": str(env.settings.token_endpoint),
             "key": env.key,
             "prefix": env.settings.redis_prefix,
-            "redis_url": REDIS_URL,
+            "redis_url": str(env.settings.redis_url),
             "user_id": "u1",
             "callers": 25,
         }
@@ -216,7 +218,7 @@ async def test_reencrypt_command_rotates_stored_tokens(env: Env) -> None:
     env_vars = {
         "GCAL_DEV_MODE": "true",
         "GCAL_TOKEN_KEYS": json.dumps([new_key, env.key]),
-        "GCAL_REDIS_URL": REDIS_URL,
+        "GCAL_REDIS_URL": str(env.settings.redis_url),
         "GCAL_REDIS_PREFIX": env.settings.redis_prefix,
     }
     assert "re-encrypted 1 token sets" in await run_gcal("reencrypt-tokens", env_vars)
