@@ -96,7 +96,7 @@ class _Request:
 
     method: str
     url: str
-    params: dict[str, str]
+    params: list[tuple[str, str]]
     data: bytes | None
     headers: dict[str, str]
 
@@ -206,11 +206,11 @@ class CalendarClient:
             conflicts = query.sync_conflicts()
             if conflicts:
                 raise InvalidRequest("a sync token cannot be combined with " + ", ".join(conflicts))
-            params["syncToken"] = sync_token
+            params.append(("syncToken", sync_token))
         if page_token is not None:
-            params["pageToken"] = page_token
+            params.append(("pageToken", page_token))
         if fields is not None:
-            params["fields"] = fields
+            params.append(("fields", fields))
         path = f"calendars/{_segment(calendar_id)}/events"
         return await self._call(user_id, "GET", path, EventsPage.parse, params=params)
 
@@ -317,7 +317,7 @@ class CalendarClient:
         path: str,
         parse: Callable[[bytes], T],
         *,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
         body: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> T:
@@ -325,7 +325,7 @@ class CalendarClient:
         request = _Request(
             method=method,
             url=self._base + path,
-            params=dict(params or {}),
+            params=list(params.items() if isinstance(params, Mapping) else params or ()),
             data=json.dumps(body).encode() if body is not None else None,
             headers=dict(headers or {}),
         )

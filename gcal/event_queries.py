@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from gcal.scalars import AwareDateTime, SearchText, TimeZoneName
+from gcal.scalars import AwareDateTime, EventType, SearchText, TimeZoneName
 
 # events.list parameters a sync token may not be combined with (google-api-facts §4.1).
 _SYNC_FORBIDDEN = {"time_min": "timeMin", "time_max": "timeMax", "q": "q", "order_by": "orderBy"}
@@ -34,6 +34,13 @@ class EventQuery(BaseModel):
     time_zone: TimeZoneName | None = None
     max_results: int = Field(default=250, ge=1, le=2500)
     show_deleted: bool = False
+    event_types: list[EventType] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=10,
+        description="Only events of these eventTypes (default, focusTime, outOfOffice, "
+        "workingLocation, birthday, fromGmail...); unset: every type, future ones included.",
+    )
 
     @field_validator("time_max")
     @classmethod
@@ -56,23 +63,24 @@ class EventQuery(BaseModel):
         """The set parameters Google refuses next to a ``syncToken`` (their Google names)."""
         return [alias for name, alias in _SYNC_FORBIDDEN.items() if getattr(self, name)]
 
-    def to_params(self) -> dict[str, str]:
-        """The events.list query parameters."""
-        params = {
-            "singleEvents": "true" if self.single_events else "false",
-            "maxResults": str(self.max_results),
-        }
+    def to_params(self) -> list[tuple[str, str]]:
+        """The events.list query parameters (``eventTypes`` repeats, so pairs, not a dict)."""
+        params = [
+            ("singleEvents", "true" if self.single_events else "false"),
+            ("maxResults", str(self.max_results)),
+        ]
         if self.time_min is not None:
-            params["timeMin"] = self.time_min.isoformat()
+            params.append(("timeMin", self.time_min.isoformat()))
         if self.time_max is not None:
-            params["timeMax"] = self.time_max.isoformat()
+            params.append(("timeMax", self.time_max.isoformat()))
         if self.q:
-            params["q"] = self.q
+            params.append(("q", self.q))
         if self.order_by is not None:
-            params["orderBy"] = self.order_by
+            params.append(("orderBy", self.order_by))
         if self.time_zone is not None:
-            params["timeZone"] = self.time_zone
+            params.append(("timeZone", self.time_zone))
         if self.show_deleted:
             # Only ever sent as true: with a sync token Google refuses showDeleted=false.
-            params["showDeleted"] = "true"
+            params.append(("showDeleted", "true"))
+        params.extend(("eventTypes", event_type) for event_type in self.event_types or ())
         return params

@@ -130,3 +130,6 @@ RecurrenceLine = Annotated[
     str, StringConstraints(max_length=500), AfterValidator(_check_recurrence_line)
 ]
 ColorId = Annotated[str, StringConstraints(pattern=r"^(?:[1-9]|1[01])$")]
+# Google's eventType values (default, focusTime, outOfOffice, workingLocation, birthday,
+# fromGmail) and any it adds later: a word, never refused for being unknown.
+EventType = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{1,64}$")]

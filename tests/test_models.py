@@ -428,7 +428,7 @@ def test_patch_conference_adds_a_meet_link_only() -> None:
 
 
 def test_query_defaults_to_params() -> None:
-    assert EventQuery().to_params() == {"singleEvents": "true", "maxResults": "250"}
+    assert dict(EventQuery().to_params()) == {"singleEvents": "true", "maxResults": "250"}
 
 
 def test_query_to_params() -> None:
@@ -443,7 +443,7 @@ def test_query_to_params() -> None:
             "show_deleted": True,
         }
     )
-    assert query.to_params() == {
+    assert dict(query.to_params()) == {
         "timeMin": "2024-05-01T00:00:00+02:00",
         "timeMax": "2024-05-02T00:00:00+00:00",
         "q": "stand up",
@@ -454,11 +454,17 @@ def test_query_to_params() -> None:
         "showDeleted": "true",
     }
     assert query.sync_conflicts() == ["timeMin", "timeMax", "q", "orderBy"]
-    assert EventQuery(single_events=False, order_by="updated").to_params() == {
+    assert dict(EventQuery(single_events=False, order_by="updated").to_params()) == {
         "singleEvents": "false",
         "orderBy": "updated",
         "maxResults": "250",
     }
+
+
+def test_query_event_types_repeat_and_accept_types_google_adds_later() -> None:
+    query = EventQuery.model_validate({"event_types": ["focusTime", "someFutureType"]})
+    assert [v for k, v in query.to_params() if k == "eventTypes"] == ["focusTime", "someFutureType"]
+    assert "event_types.0" in problems(EventQuery, {"event_types": ["focus time"]})
 
 
 @pytest.mark.parametrize(
@@ -492,7 +498,7 @@ def test_query_accepts_aware_datetimes() -> None:
         time_max=dt.datetime(2024, 5, 1, 1, tzinfo=dt.UTC),
         max_results=1,
     )
-    assert query.to_params()["timeMin"] == "2024-05-01T00:00:00+00:00"
+    assert dict(query.to_params())["timeMin"] == "2024-05-01T00:00:00+00:00"
     assert EventQuery.model_validate({"max_results": 5}).max_results == 5
 
 
