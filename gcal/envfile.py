@@ -43,6 +43,8 @@ def env_value(value: object) -> str:
     """``value`` written as a dotenv value that Settings reads back as the same value."""
     if isinstance(value, tuple | list):
         return "'" + json.dumps([_plain(item) for item in value]) + "'"
+    if value is None:
+        return ""  # unset (Settings reads an empty variable as unset)
     plain = _plain(value)
     return plain if isinstance(plain, str) else json.dumps(plain)
 

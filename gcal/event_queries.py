@@ -16,6 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from gcal.scalars import AwareDateTime, EventType, SearchText, TimeZoneName
 
+# The fields of an event in the "basic" projection (Google's `fields` syntax): what most
+# callers need, a fraction of the bytes. eventType is kept so every type passes through.
+BASIC_EVENT_FIELDS = (
+    "id,status,eventType,summary,location,start,end,recurringEventId,originalStartTime,"
+    "updated,etag,htmlLink,attendees(email,responseStatus),organizer(email)"
+)
+
 # events.list parameters a sync token may not be combined with (google-api-facts §4.1).
 _SYNC_FORBIDDEN = {"time_min": "timeMin", "time_max": "timeMax", "q": "q", "order_by": "orderBy"}
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from gcal.errors import InvalidRequest
 
@@ -124,6 +125,46 @@ class RedisKeys:
     def quota_breaker(self, user_id: str) -> str:
         """String, TTL = breaker time: set while the user's Calendar usage limits are exhausted."""
         return f"{self.prefix}:breaker:quota:{check_user_id(user_id)}"
+
+    # Calendar sync --------------------------------------------------------------------------
+
+    def sync_state(self, user_id: str, calendar_id: str) -> str:
+        """String (JSON): one calendar's sync cursor and progress (:mod:`gcal.sync`)."""
+        return f"{self._calendar(user_id, calendar_id)}:state"
+
+    def sync_seen(self, user_id: str, calendar_id: str) -> str:
+        """Hash: event id -> what subscribers were last told of it (etag, start, end)."""
+        return f"{self._calendar(user_id, calendar_id)}:seen"
+
+    def sync_listed(self, user_id: str, calendar_id: str) -> str:
+        """Set: the event ids a full listing in progress has met (for deletions in a gap)."""
+        return f"{self._calendar(user_id, calendar_id)}:listed"
+
+    def sync_pending(self, user_id: str, calendar_id: str) -> str:
+        """String, with a TTL: the id of the one sync job queued or running for the calendar
+        (the calendar-list job of a user: ``calendar_id`` "")."""
+        return f"{self._calendar(user_id, calendar_id)}:pending"
+
+    def sync_calendars(self, user_id: str) -> str:
+        """Set: the ids of the user's calendars that are synced."""
+        return f"{self.prefix}:sync:{check_user_id(user_id)}:calendars"
+
+    @property
+    def sync_due(self) -> str:
+        """Sorted set: ``<user>\n<calendar>`` -> when its next sync is due (ms, Redis time);
+        calendar "" is the user's calendar-list sync."""
+        return f"{self.prefix}:sync:due"
+
+    def _calendar(self, user_id: str, calendar_id: str) -> str:
+        # Calendar ids are printable without "/" or whitespace; quoted, they hold no ":".
+        return f"{self.prefix}:sync:{check_user_id(user_id)}:{quote(calendar_id, safe='@._-+')}"
+
+    # Push channels ----------------------------------------------------------------------------
+
+    def push_channel(self, channel_id: str) -> str:
+        """Hash: a push channel Google may post to: whose calendar, the hash of its token,
+        its resource id, expiry, the last message number accepted."""
+        return f"{self.prefix}:push:channel:{channel_id}"
 
     # Notifications ----------------------------------------------------------------------------
 

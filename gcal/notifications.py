@@ -78,6 +78,47 @@ class AuthDisconnected(_AccountNotification):
     type: Literal["auth_disconnected"] = "auth_disconnected"
 
 
+# Calendar changes ------------------------------------------------------------------------------
+
+
+class _CalendarNotification(_Notification):
+    user_id: str
+    calendar_id: str = Field(description="The calendar's id as Google names it.")
+
+
+class EventCreated(_CalendarNotification):
+    """An event subscribers have not been told of yet (new, or first seen by this sync)."""
+
+    type: Literal["event_created"] = "event_created"
+    event_id: str
+    event: dict[str, Any] = Field(description="The event in the basic projection.")
+
+
+class EventUpdated(_CalendarNotification):
+    """An event changed since subscribers were last told of it (its etag changed)."""
+
+    type: Literal["event_updated"] = "event_updated"
+    event_id: str
+    event: dict[str, Any] = Field(description="The event in the basic projection.")
+
+
+class EventDeleted(_CalendarNotification):
+    """An event subscribers were told of was deleted (or cancelled)."""
+
+    type: Literal["event_deleted"] = "event_deleted"
+    event_id: str
+    status: Literal["cancelled"] = "cancelled"
+
+
+class SyncReset(_CalendarNotification):
+    """The calendar is listed afresh without what subscribers were told before (first sync of
+    a new state format, or a changed event-type filter): expect ``event_created`` for every
+    event in the window, including ones announced before."""
+
+    type: Literal["sync_reset"] = "sync_reset"
+    reason: str
+
+
 # Jobs ----------------------------------------------------------------------------------------
 
 
@@ -94,7 +135,15 @@ class JobCompleted(_Notification):
 
 
 Notification = Annotated[
-    AuthLinked | AuthScopeMissing | AuthRevoked | AuthDisconnected | JobCompleted,
+    AuthLinked
+    | AuthScopeMissing
+    | AuthRevoked
+    | AuthDisconnected
+    | EventCreated
+    | EventUpdated
+    | EventDeleted
+    | SyncReset
+    | JobCompleted,
     Field(discriminator="type"),
 ]
 NOTIFICATION_TYPES: tuple[type[_Notification], ...] = (
@@ -102,6 +151,10 @@ NOTIFICATION_TYPES: tuple[type[_Notification], ...] = (
     AuthScopeMissing,
     AuthRevoked,
     AuthDisconnected,
+    EventCreated,
+    EventUpdated,
+    EventDeleted,
+    SyncReset,
     JobCompleted,
 )
 _ADAPTER: TypeAdapter[Notification] = TypeAdapter(Notification)
@@ -131,21 +184,32 @@ class Notifier:
         async with self._redis.pipeline(transaction=True) as pipe:
             self.stage(pipe, note, channels=channels)
             await pipe.execute()
-        if not isinstance(note, JobCompleted):
+        if isinstance(note, _AccountNotification):
             log.info("notified %s user=%s", note.type, note.user_id)
 
-    def stage(self, pipe: Pipeline, note: Notification, *, channels: Sequence[str] = ()) -> None:
-        """Queue ``note`` on ``pipe``, a transaction the caller runs: stream first, then the
-        notifications channel and ``channels``. A caller writing state the notification
-        points at (a job's result) queues that write before this, in the same transaction."""
+    def stage(
+        self,
+        pipe: Pipeline,
+        note: Notification,
+        *,
+        channels: Sequence[str] = (),
+        broadcast: bool = True,
+    ) -> None:
+        """Queue ``note`` on ``pipe``, a transaction the caller runs: stream first, then
+        ``channels`` and the notifications channel. A caller writing state the notification
+        points at (a job's result) queues that write before this, in the same transaction.
+        With ``broadcast`` false only ``channels`` hear it (the completions of the jobs the
+        service schedules itself, which would flood the stream)."""
         payload = note.to_json()
-        fields: dict[Any, Any] = {"type": note.type, "json": payload}
-        pipe.xadd(
-            self._keys.notification_stream,
-            fields,
-            maxlen=NOTIFICATION_STREAM_MAXLEN,
-            approximate=True,
-        )
+        if broadcast:
+            fields: dict[Any, Any] = {"type": note.type, "json": payload}
+            pipe.xadd(
+                self._keys.notification_stream,
+                fields,
+                maxlen=NOTIFICATION_STREAM_MAXLEN,
+                approximate=True,
+            )
         for channel in channels:
             pipe.publish(channel, payload)
-        pipe.publish(self._keys.notifications, payload)
+        if broadcast:
+            pipe.publish(self._keys.notifications, payload)

@@ -30,6 +30,7 @@ from gcal.notifications import Notifier
 from gcal.oauth import OAuthClient
 from gcal.ratelimit import RateLimiter
 from gcal.settings import Settings
+from gcal.sync import CalendarSync
 from gcal.tokens import TokenStore
 
 # Connections to Google kept per process (aiohttp's pool), shared by every job.
@@ -52,6 +53,7 @@ class Services:
     consents: ConsentStates
     limiter: RateLimiter
     calendar: CalendarClient
+    sync: CalendarSync
 
     @classmethod
     def build(cls, settings: Settings, redis: Redis, http: aiohttp.ClientSession) -> Services:
@@ -70,6 +72,7 @@ class Services:
             refresh_margin=settings.refresh_margin,
         )
         limiter = RateLimiter.from_settings(redis, keys, settings)
+        calendar = CalendarClient(settings, http, accounts, gate=limiter)
         return cls(
             settings=settings,
             redis=redis,
@@ -82,7 +85,8 @@ class Services:
             accounts=accounts,
             consents=ConsentStates(redis, keys, cipher, ttl=settings.state_ttl),
             limiter=limiter,
-            calendar=CalendarClient(settings, http, accounts, gate=limiter),
+            calendar=calendar,
+            sync=CalendarSync(redis, keys, calendar, notifier, settings),
         )
 
 

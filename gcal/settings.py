@@ -31,7 +31,10 @@ _PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev"})
 class Settings(BaseSettings):
     """Typed settings for every gcal-jobs process."""
 
-    model_config = SettingsConfigDict(env_prefix="GCAL_", extra="forbid", frozen=True)
+    # An empty variable counts as unset (``GCAL_PUSH_WEBHOOK_URL=`` in a .env file).
+    model_config = SettingsConfigDict(
+        env_prefix="GCAL_", extra="forbid", frozen=True, env_ignore_empty=True
+    )
 
     dev_mode: bool = Field(
         default=False,
@@ -120,6 +123,50 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(default=300.0, gt=0, description="Longest deferral.")
     get_events_max_pages: int = Field(
         default=20, ge=1, description="Pages one get_events job follows before reporting a cut."
+    )
+
+    # Calendar sync (gcal.sync, gcal.sync_schedule) and push (gcal.push).
+    sync_enabled: bool = Field(
+        default=True,
+        description="Workers keep every linked user's calendars synced and announce changes.",
+    )
+    sync_interval_seconds: float = Field(
+        default=300.0, ge=1, description="How often each calendar is synced by polling, s."
+    )
+    sync_push_interval_seconds: float = Field(
+        default=3600.0,
+        ge=1,
+        description="With push on, the slower polling that still runs as a fallback, s.",
+    )
+    sync_calendar_list_interval_seconds: float = Field(
+        default=6 * 3600.0, ge=1, description="How often a user's calendar list is re-read, s."
+    )
+    sync_jitter: float = Field(
+        default=0.1, ge=0, le=0.5, description="Fraction by which sync times are spread."
+    )
+    sync_window_past_days: int = Field(
+        default=30, ge=0, le=3650, description="A full listing reaches this many days back."
+    )
+    sync_window_future_days: int = Field(
+        default=365, ge=1, le=3650, description="A full listing reaches this many days ahead."
+    )
+    sync_page_size: int = Field(
+        default=1000, ge=1, le=2500, description="Events per page when syncing."
+    )
+    sync_event_types: tuple[str, ...] = Field(
+        default=(),
+        description="Only sync events of these eventTypes (empty: all, future types included).",
+    )
+    push_webhook_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="Public https URL of auth_web's /webhooks/google/calendar; set it to turn "
+        "push notifications on (polling stays, slower, as a fallback).",
+    )
+    push_channel_ttl_seconds: int = Field(
+        default=7 * 86400, ge=60, description="Lifetime asked for each push channel, s."
+    )
+    push_renew_before_seconds: int = Field(
+        default=86400, ge=0, description="Renew a push channel this long before it expires, s."
     )
 
     # The auth_web server.

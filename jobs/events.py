@@ -18,19 +18,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from gcal.errors import Conflict, Gone, PreconditionFailed
-from gcal.event_queries import EventQuery
+from gcal.event_queries import BASIC_EVENT_FIELDS, EventQuery
 from gcal.event_writes import EventInput, EventPatch
 from gcal.scalars import CalendarId, EventId
 from gcal.scopes import READ_EVENTS, WRITE_EVENTS
 from gcal.services import Services
 from jobs.arguments import JobArgs, SendUpdates
 from jobs.spec import JobRun, job
-
-# Fields a get_events caller gets with projection "basic" (Google's `fields` syntax).
-BASIC_EVENT_FIELDS = (
-    "id,status,summary,location,start,end,recurringEventId,originalStartTime,"
-    "updated,etag,htmlLink,attendees(email,responseStatus),organizer(email)"
-)
 
 
 def event_id_for(user_id: str, calendar_id: str, idempotency_key: str) -> str:

@@ -10,10 +10,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gcal.scopes import ScopeNeed, least_privilege
-from jobs import account, calendars, events
+from jobs import account, calendars, events, sync
 from jobs.spec import JobSpec, specs_in
 
-_MODULES = (events, calendars, account)
+_MODULES = (events, calendars, sync, account)
 
 JOBS: Mapping[str, JobSpec[Any, Any]] = {
     spec.name: spec for module in _MODULES for spec in specs_in(module)

@@ -86,9 +86,16 @@ class JobResult(BaseModel):
         return cls(job_id=job_id, job=job, ok=False, error=error)
 
 
-async def record(redis: Redis, keys: RedisKeys, result: JobResult, notifier: Notifier) -> None:
+# How long the result of a job the service schedules itself (a quiet job) stays readable.
+QUIET_RESULT_TTL_SECONDS = 3600
+
+
+async def record(
+    redis: Redis, keys: RedisKeys, result: JobResult, notifier: Notifier, *, quiet: bool = False
+) -> None:
     """Write ``result`` to its key, then announce it: on the job's own channel (for a
-    producer awaiting it), on the notifications channel and in the durable stream.
+    producer awaiting it), on the notifications channel and in the durable stream; a
+    ``quiet`` job's only on its own channel, its result kept an hour.
 
     One MULTI/EXEC: the SET runs before the PUBLISHes, so whoever hears the notification
     finds the result; and a crash cannot leave a notification without its result.
@@ -102,6 +109,9 @@ async def record(redis: Redis, keys: RedisKeys, result: JobResult, notifier: Not
         result_key=result_key,
     )
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.set(result_key, result.model_dump_json(exclude_none=True), ex=RESULT_TTL_SECONDS)
-        notifier.stage(pipe, note, channels=[keys.result_channel(result.job_id)])
+        ttl = QUIET_RESULT_TTL_SECONDS if quiet else RESULT_TTL_SECONDS
+        pipe.set(result_key, result.model_dump_json(exclude_none=True), ex=ttl)
+        notifier.stage(
+            pipe, note, channels=[keys.result_channel(result.job_id)], broadcast=not quiet
+        )
         await pipe.execute()

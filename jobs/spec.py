@@ -48,6 +48,9 @@ class JobSpec(Generic[A, D]):
     data: type[D]
     handler: Handler[A, D]
     needs: tuple[ScopeNeed, ...]
+    # A job the service schedules itself, thousands an hour: its completion is announced on
+    # its own result channel only, not the notifications stream, and its result kept an hour.
+    quiet: bool = False
 
     @property
     def summary(self) -> str:
@@ -55,7 +58,9 @@ class JobSpec(Generic[A, D]):
         return (inspect.getdoc(self.handler) or "").split("\n", 1)[0]
 
 
-def job(*, needs: Iterable[ScopeNeed] = ()) -> Callable[[Handler[A, D]], JobSpec[A, D]]:
+def job(
+    *, needs: Iterable[ScopeNeed] = (), quiet: bool = False
+) -> Callable[[Handler[A, D]], JobSpec[A, D]]:
     """Declare the decorated coroutine function as a job (see the module docstring)."""
 
     def declare(handler: Handler[A, D]) -> JobSpec[A, D]:
@@ -80,6 +85,7 @@ def job(*, needs: Iterable[ScopeNeed] = ()) -> Callable[[Handler[A, D]], JobSpec
             typing.cast("type[D]", data),
             handler,
             tuple(needs),
+            quiet,
         )
 
     return declare

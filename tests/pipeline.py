@@ -122,6 +122,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """``settings`` as the GCAL_* environment a child process reads (secrets included)."""
     env: dict[str, str] = {}
     for name, value in settings:
+        if value is None:
+            continue
         if isinstance(value, SecretStr):
             text = value.get_secret_value()
         elif isinstance(value, tuple):

@@ -11,7 +11,7 @@ import pytest
 
 from emulator.eventquery import item_json
 from emulator.fields import FieldsError, parse
-from jobs.events import BASIC_EVENT_FIELDS
+from gcal.event_queries import BASIC_EVENT_FIELDS
 from tests.conftest import MakeEmulator
 from tests.harness import CALENDAR, CalendarApi, Emulator
 

@@ -62,6 +62,7 @@ def test_the_registry_holds_every_declared_job_under_its_function_name() -> None
         "delete_event",
         "list_calendars",
         "get_free_busy",
+        "sync_calendar",
         "disconnect",
     }
     assert all(spec.handler.__name__ == name for name, spec in JOBS.items())

@@ -465,7 +465,7 @@ async def test_get_events_basic_projection_returns_only_the_basic_fields(pipe: P
     assert basic.data is not None
     assert full.data is not None
     allowed = {
-        "id", "status", "summary", "location", "start", "end", "recurringEventId",
+        "id", "status", "eventType", "summary", "location", "start", "end", "recurringEventId",
         "originalStartTime", "updated", "etag", "htmlLink", "attendees", "organizer",
     }  # fmt: skip
     [projected] = basic.data["events"]

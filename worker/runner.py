@@ -77,7 +77,7 @@ async def run_job(
         result = checked
     else:
         result = await _execute(s, spec, checked, info)
-    await record(s.redis, s.keys, result, s.notifier)
+    await record(s.redis, s.keys, result, s.notifier, quiet=spec.quiet)
     return {"ok": result.ok, "result_key": s.keys.result(info.job_id)}
 
 
