@@ -14,12 +14,12 @@ import hmac
 import logging
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from auth_web.deps import Deps, deps
 from auth_web.pages import page
+from auth_web.return_to import approved_return_to
 from gcal.errors import GcalError, InternalError, InvalidRequest, ScopeMissing, UpstreamUnavailable
 from gcal.keys import check_user_id
 
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 _MAX_LOGIN_HINT = 320
-_MAX_RETURN_TO = 2048
 
 
 def _json_error(status: int, code: str, message: str) -> web.Response:
@@ -51,28 +50,6 @@ def _authorized(request: web.Request, d: Deps) -> bool:
     return any(matches)
 
 
-def allowed_return_to(value: str, allowlist: tuple[str, ...]) -> bool:
-    """Whether ``value`` is an absolute http(s) URL under one of the allowlisted prefixes.
-
-    Scheme and host must match exactly and the path must start with the prefix's path, so
-    ``https://app.example/`` does not admit ``https://app.example.evil/``.
-    """
-    target = urlsplit(value)
-    if target.scheme not in ("http", "https") or not target.netloc or "\\" in value:
-        return False
-    for prefix in allowlist:
-        allowed = urlsplit(prefix)
-        if (target.scheme, target.netloc.lower()) != (allowed.scheme, allowed.netloc.lower()):
-            continue
-        base = allowed.path or "/"
-        if base.endswith("/"):
-            if target.path.startswith(base) or target.path == base.rstrip("/"):
-                return True
-        elif target.path == base or target.path.startswith(base + "/"):
-            return True
-    return False
-
-
 @routes.get("/auth/url/{user_id}", name="auth_url")
 async def auth_url(request: web.Request) -> web.Response:
     d = deps(request)
@@ -84,11 +61,11 @@ async def auth_url(request: web.Request) -> web.Response:
     except InvalidRequest as err:
         return _json_error(400, err.code, err.message)
     return_to = request.query.get("return_to")
-    if return_to is not None and (
-        len(return_to) > _MAX_RETURN_TO
-        or not allowed_return_to(return_to, s.settings.return_to_allowlist)
-    ):
-        return _json_error(400, "invalid_request", "return_to is not an allowed URL")
+    if return_to is not None:
+        # From here on only the normalised URL is used: it is what the allowlist approved.
+        return_to = approved_return_to(return_to, s.settings.return_to_allowlist)
+        if return_to is None:
+            return _json_error(400, "invalid_request", "return_to is not an allowed URL")
     login_hint = request.query.get("login_hint")
     if login_hint is not None and (
         not login_hint or len(login_hint) > _MAX_LOGIN_HINT or not login_hint.isprintable()

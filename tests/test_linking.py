@@ -160,6 +160,12 @@ async def test_auth_url_refuses_bad_user_ids(auth_web: AuthWeb, user_id: str) ->
         "https://app.example@evil.example/linked/",
         "//evil.example/linked/",
         "javascript:alert(1)",
+        # Dot segments, however spelled, that climb out of the allowed path.
+        "https://app.example/linked/../admin",
+        "https://app.example/linked/%2e%2e/admin",
+        "https://app.example/linked/.%2e/admin",
+        "https://app.example/linked/\t../admin",
+        "https://app.example/linked/..%2fadmin",
     ],
 )
 async def test_return_to_outside_the_allowlist_is_refused(
@@ -174,13 +180,25 @@ async def test_return_to_outside_the_allowlist_is_refused(
     assert resp.status == 400
 
 
-async def test_callback_redirects_to_an_allowed_return_to(auth_web: AuthWeb) -> None:
-    target = "https://app.example/linked/done?x=1"
+@pytest.mark.parametrize(
+    ("return_to", "location"),
+    [
+        ("https://app.example/linked/done?x=1", "https://app.example/linked/done?x=1"),
+        # Sent where the allowlist check looked: the normalised URL, not the one given.
+        (
+            "HTTPS://App.Example:443/linked/a/%2e%2e/%7Ebob/./done",
+            "https://app.example/linked/~bob/done",
+        ),
+    ],
+)
+async def test_callback_redirects_to_an_allowed_return_to(
+    auth_web: AuthWeb, return_to: str, location: str
+) -> None:
     async with aiohttp.ClientSession() as http:
-        url = await consent_url(http, auth_web, return_to=target, login_hint="alice@example.com")
+        url = await consent_url(http, auth_web, return_to=return_to, login_hint="alice@example.com")
         resp = await http.get(await approve(http, url), allow_redirects=False)
     assert resp.status == 303
-    assert resp.headers["Location"] == target
+    assert resp.headers["Location"] == location
     assert await auth_web.services.tokens.get("user-1") is not None
 
 
