@@ -26,6 +26,8 @@ from gcal.keys import check_user_id
 log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
+# Routes a person's browser opens: they answer with pages, never JSON.
+BROWSER_ROUTES = frozenset({"auth_callback"})
 
 _MAX_LOGIN_HINT = 320
 

@@ -22,7 +22,7 @@ from redis.asyncio.client import PubSub
 from emulator.faults import FaultRule
 from tests.conftest import MakeAuthWeb
 from tests.harness import Emulator
-from tests.services import AuthWeb
+from tests.services import AuthWeb, bound_socket
 
 EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events"
 
@@ -358,3 +358,31 @@ async def test_other_oauth_errors_say_what_happened_and_keep_nothing(
     assert f"Google reported an error: {shown}." in page
     assert "555-0100" not in page
     assert await auth_web.services.tokens.get("user-1") is None
+
+
+async def test_an_unexpected_failure_is_a_friendly_page_never_a_stock_500(
+    make_auth_web: MakeAuthWeb, caplog: pytest.LogCaptureFixture
+) -> None:
+    with bound_socket() as down:  # bound, never listening: Redis refuses every connection
+        auth_web = await make_auth_web(redis_url=f"redis://127.0.0.1:{down.getsockname()[1]}/0")
+        async with aiohttp.ClientSession() as http:
+            browser = await http.get(
+                f"{auth_web.url}/auth/callback", params={"state": "s" * 43, "code": "4/0secret"}
+            )
+            page = await browser.text()
+            api = await http.get(f"{auth_web.url}/auth/url/user-1", headers=auth_web.auth_header)
+            body = await api.json()
+    assert browser.status == 500
+    assert browser.content_type == "text/html"
+    assert "<h1>Something went wrong</h1>" in page
+    assert "Internal Server Error" not in page
+    assert api.status == 500
+    assert body == {"error": {"code": "internal", "message": "an unexpected error occurred"}}
+    failures = [r for r in caplog.records if r.name == "auth_web.errors"]
+    assert [r.getMessage() for r in failures] == [
+        "unexpected error in GET auth_callback",
+        "unexpected error in GET auth_url",
+    ]
+    assert all(r.exc_info and "ConnectionError" in repr(r.exc_info[1]) for r in failures)
+    assert "4/0secret" not in caplog.text
+    assert "s" * 43 not in caplog.text
