@@ -12,6 +12,7 @@ step                           announced
 link, every scope granted      ``auth_linked``
 link, a required scope missing ``auth_scope_missing`` (the partial grant is revoked)
 refresh refused by Google      ``auth_revoked`` (tokens purged, re-consent needed)
+stored tokens unreadable       ``auth_required``, reason ``tokens_unreadable`` (once)
 disconnect                     ``auth_disconnected``
 =============================  ======================================================
 
@@ -19,6 +20,10 @@ A refresh is single-flight across every process: the refresher holds a Redis loc
 user; the others wait for it, then re-read the store and find the new token. ``invalid_grant``
 on refresh means the user revoked access (or it lapsed). A transient token-endpoint failure
 is a retryable :class:`UpstreamUnavailable`, never a revocation.
+
+Tokens that cannot be decrypted (keys rotated out of order) mean "link again": calls get
+:class:`AuthRequired`, the user is marked and announced once, and the stored value is kept
+(see :mod:`gcal.tokens`) until a new link replaces it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Iterable
+from typing import Final
 
 from redis.asyncio import Redis
 from redis.exceptions import LockError
@@ -46,13 +52,15 @@ from gcal.notifications import (
     AuthScopeMissing,
     Notifier,
 )
+from gcal.notifications import AuthRequired as AuthRequiredNote
 from gcal.notifications import AuthRevoked as AuthRevokedNote
 from gcal.oauth import OAuthClient, TokenGrant, missing_scopes
-from gcal.tokens import SealedTokens, StoredTokens, TokenStore
+from gcal.tokens import SealedTokens, StoredTokens, TokenStore, UnreadableTokens
 
 log = logging.getLogger(__name__)
 
 _REVOKED = "auth_revoked"
+_UNREADABLE: Final = "tokens_unreadable"
 
 
 class Accounts:
@@ -108,17 +116,18 @@ class Accounts:
         if grant.refresh_token is None:
             log.error("google granted no refresh token user=%s", user_id)
             raise InternalError("Google granted no refresh token; consent must be forced")
-        previous = await self.store.get(user_id)
+        previous = await self.store.read(user_id)  # unreadable ones are simply replaced
+        if not isinstance(previous, SealedTokens):
+            previous = None
         tokens = StoredTokens(
             access_token=grant.access_token.get_secret_value(),
             refresh_token=grant.refresh_token.get_secret_value(),
             expires_at=grant.expires_at,
             scopes=grant.scopes,
-            email=grant.email or (previous.email if previous else None),
+            email=grant.email or (previous.tokens.email if previous else None),
             linked_at=dt.datetime.now(dt.UTC),
         )
         await self.store.put(user_id, tokens)
-        await self._redis.delete(self._keys.reconsent(user_id))
         await self._notifier.publish(
             AuthLinked(user_id=user_id, email=tokens.email, scopes=sorted(tokens.scopes))
         )
@@ -132,9 +141,8 @@ class Accounts:
             log.warning("could not revoke a partial grant user=%s", user_id)
 
     async def reconsent_reason(self, user_id: str) -> str | None:
-        """Why the user must link again (``auth_revoked``...), or None."""
-        raw = await self._redis.get(self._keys.reconsent(user_id))
-        return str(json.loads(raw)["reason"]) if raw else None
+        """Why the user must link again (``auth_revoked``, ``tokens_unreadable``), or None."""
+        return await self.store.reconsent_reason(user_id)
 
     # Access tokens ---------------------------------------------------------------------------
 
@@ -143,7 +151,8 @@ class Accounts:
 
         Refreshes when the stored one expires within the margin, or when it is ``rejected``
         (Google answered 401 to it). Raises :class:`AuthRequired` when the user has no linked
-        account, :class:`AuthRevoked` when Google refuses the refresh token.
+        account or its tokens cannot be decrypted, :class:`AuthRevoked` when Google refuses
+        the refresh token.
         """
         sealed = await self._require(user_id)
         if self._usable(sealed.tokens, rejected):
@@ -165,12 +174,25 @@ class Accounts:
             raise UpstreamUnavailable("timed out waiting for another token refresh") from err
 
     async def _require(self, user_id: str) -> SealedTokens:
-        sealed = await self.store.read(user_id)
-        if sealed is None:
+        current = await self.store.read(user_id)
+        if isinstance(current, UnreadableTokens):
+            await self._unreadable(user_id, current)
+            raise AuthRequired(
+                "the stored Google tokens cannot be decrypted with this service's keys; "
+                "the user must link their account again"
+            )
+        if current is None:
             if await self.reconsent_reason(user_id) == _REVOKED:
                 raise AuthRevoked("the user revoked access; they must link their account again")
             raise AuthRequired("no Google account is linked for this user")
-        return sealed
+        return current
+
+    async def _unreadable(self, user_id: str, current: UnreadableTokens) -> None:
+        """Mark the user for re-consent and announce it, the first time only. The value is
+        kept: restoring a missing key brings the user back without a new link."""
+        if await self.store.set_aside(user_id, current.blob, _UNREADABLE, purge=False):
+            log.error("stored tokens open with none of the configured keys user=%s", user_id)
+            await self._notifier.publish(AuthRequiredNote(user_id=user_id, reason=_UNREADABLE))
 
     def _usable(self, tokens: StoredTokens, rejected: str | None) -> bool:
         if rejected is not None and tokens.access_token == rejected:

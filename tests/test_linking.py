@@ -20,6 +20,9 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from emulator.faults import FaultRule
+from gcal.crypto import Cipher, generate_key
+from gcal.errors import AuthRequired
+from gcal.tokens import TokenStore
 from tests.conftest import MakeAuthWeb
 from tests.harness import Emulator
 from tests.services import AuthWeb, bound_socket
@@ -386,3 +389,29 @@ async def test_an_unexpected_failure_is_a_friendly_page_never_a_stock_500(
     assert all(r.exc_info and "ConnectionError" in repr(r.exc_info[1]) for r in failures)
     assert "4/0secret" not in caplog.text
     assert "s" * 43 not in caplog.text
+
+
+async def test_linking_again_replaces_tokens_that_no_longer_decrypt(
+    auth_web: AuthWeb, redis: Redis
+) -> None:
+    s = auth_web.services
+    async with aiohttp.ClientSession() as http:
+        await link(http, auth_web)
+        first = await s.tokens.get("user-1")
+        assert first is not None
+        # Keys rotated out of order: the stored value opens with none of the service's keys.
+        await TokenStore(redis, s.keys, Cipher([generate_key()])).put("user-1", first)
+        with pytest.raises(AuthRequired):
+            await s.accounts.access_token("user-1")
+        callback = await approve(
+            http, await consent_url(http, auth_web, login_hint="alice@example.com")
+        )
+        resp = await http.get(callback, allow_redirects=False)
+        page = await resp.text()
+    assert resp.status == 200, page
+    assert "Google Calendar linked" in page
+    relinked = await s.tokens.get("user-1")
+    assert relinked is not None
+    assert relinked.refresh_token != first.refresh_token
+    assert await s.accounts.access_token("user-1") == relinked.access_token
+    assert await s.accounts.reconsent_reason("user-1") is None

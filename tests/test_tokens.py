@@ -25,7 +25,7 @@ from gcal.keys import RedisKeys
 from gcal.oauth import TokenGrant
 from gcal.services import Services
 from gcal.settings import Settings
-from gcal.tokens import StoredTokens, TokenStore
+from gcal.tokens import Rotation, StoredTokens, TokenStore
 from tests.conftest import REDIS_URL
 from tests.harness import Emulator
 from tests.services import CLIENT_ID, CLIENT_SECRET
@@ -183,8 +183,8 @@ async def test_reencrypt_moves_every_token_set_to_the_newest_key(env: Env) -> No
         await link_stale(env, user, expires_in=3600)
     new_key = generate_key()
     rotated = Cipher([new_key, env.key])
-    assert await env.store_with(rotated).rotate_all() == 3
-    assert await env.store_with(rotated).rotate_all() == 0
+    assert await env.store_with(rotated).rotate_all() == Rotation(changed=3)
+    assert await env.store_with(rotated).rotate_all() == Rotation(changed=0)
     only_new = env.store_with(Cipher([new_key]))
     for user in ("u1", "u2", "u3"):
         assert await only_new.get(user) is not None
@@ -208,6 +208,94 @@ async def test_disconnect_keeps_tokens_when_google_is_unreachable(env: Env) -> N
     with pytest.raises(UpstreamUnavailable):
         await env.accounts.disconnect("u1")
     assert await env.store.get("u1") is not None
+
+
+async def seal_with_a_lost_key(env: Env, user_id: str = "u1") -> str:
+    """Re-seal the user's stored tokens under a key this service does not have (a rotation
+    done out of order); the lost key."""
+    tokens = await env.store.get(user_id)
+    assert tokens is not None
+    lost = generate_key()
+    await env.store_with(Cipher([lost])).put(user_id, tokens)
+    return lost
+
+
+def announced(stream: list[tuple[bytes, dict[bytes, bytes]]]) -> list[dict[str, object]]:
+    return [json.loads(fields[b"json"]) for _, fields in stream]
+
+
+async def test_undecryptable_tokens_need_reconsent_announced_once(env: Env) -> None:
+    await link_stale(env, expires_in=3600)
+    await seal_with_a_lost_key(env)
+    kept = await env.redis.get(env.keys.tokens("u1"))
+    for _ in range(3):
+        with pytest.raises(AuthRequired) as info:
+            await env.accounts.access_token("u1")
+        assert info.value.code == "auth_required"
+        assert "cannot be decrypted" in info.value.message
+        assert "link their account again" in info.value.message
+    assert await env.accounts.reconsent_reason("u1") == "tokens_unreadable"
+    notes = announced(await env.redis.xrange(env.keys.notification_stream))
+    assert [(n["type"], n.get("reason")) for n in notes] == [
+        ("auth_linked", None),
+        ("auth_required", "tokens_unreadable"),
+    ]
+    assert notes[1]["user_id"] == "u1"
+    # Kept as it was, for an operator who can still restore the key.
+    assert await env.redis.get(env.keys.tokens("u1")) == kept
+    assert env.emulator.store.requests["oauth.token"] == 0
+
+
+async def test_restoring_the_lost_key_brings_the_user_back(env: Env) -> None:
+    linked = await link_stale(env, expires_in=3600)
+    lost = await seal_with_a_lost_key(env)
+    with pytest.raises(AuthRequired):
+        await env.accounts.access_token("u1")
+    settings = env.settings.model_copy(update={"token_keys": (SecretStr(env.key), SecretStr(lost))})
+    async with aiohttp.ClientSession() as http:
+        restored = Services.build(settings, env.redis, http).accounts
+        assert await restored.access_token("u1") == linked.access_token
+
+
+async def test_linking_again_replaces_undecryptable_tokens(env: Env) -> None:
+    await link_stale(env, expires_in=3600)
+    await seal_with_a_lost_key(env)
+    with pytest.raises(AuthRequired):
+        await env.accounts.access_token("u1")
+    relinked = await link_stale(env, expires_in=3600)
+    assert await env.accounts.access_token("u1") == relinked.access_token
+    assert await env.accounts.reconsent_reason("u1") is None
+    notes = announced(await env.redis.xrange(env.keys.notification_stream))
+    assert [n["type"] for n in notes] == ["auth_linked", "auth_required", "auth_linked"]
+
+
+async def test_reencrypt_leaves_undecryptable_tokens_and_says_so(env: Env) -> None:
+    await link_stale(env, "u1", expires_in=3600)
+    await link_stale(env, "u2", expires_in=3600)
+    await seal_with_a_lost_key(env, "u2")
+    kept = await env.redis.get(env.keys.tokens("u2"))
+    new_key = generate_key()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gcal",
+        "reencrypt-tokens",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={
+            **os.environ,
+            "GCAL_DEV_MODE": "true",
+            "GCAL_TOKEN_KEYS": json.dumps([new_key, env.key]),
+            "GCAL_REDIS_URL": REDIS_URL,
+            "GCAL_REDIS_PREFIX": env.settings.redis_prefix,
+        },
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1
+    assert "re-encrypted 1 token sets" in out.decode()
+    assert "1 token sets open with none of GCAL_TOKEN_KEYS" in err.decode()
+    assert await env.store_with(Cipher([new_key])).get("u1") is not None
+    assert await env.redis.get(env.keys.tokens("u2")) == kept
 
 
 async def test_reencrypt_command_rotates_stored_tokens(env: Env) -> None:
