@@ -21,6 +21,12 @@ user; the others wait for it, then re-read the store and find the new token. ``i
 on refresh means the user revoked access (or it lapsed). A transient token-endpoint failure
 is a retryable :class:`UpstreamUnavailable`, never a revocation.
 
+A new link takes no lock and waits for nothing: it replaces whatever is stored. Every other
+write (a refresh's result, the purge after Google refused a refresh token, a disconnect) is
+compare-and-set against the tokens it started from, so a refresh of the old grant never
+overwrites a new link, and Google refusing the old grant never purges the new one: the
+refresher drops what it got and uses what is stored now.
+
 Tokens that cannot be decrypted (keys rotated out of order) mean "link again": calls get
 :class:`AuthRequired`, the user is marked and announced once, and the stored value is kept
 (see :mod:`gcal.tokens`) until a new link replaces it.
@@ -29,7 +35,6 @@ Tokens that cannot be decrypted (keys rotated out of order) mean "link again": c
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Iterable
 from typing import Final
@@ -61,6 +66,9 @@ log = logging.getLogger(__name__)
 
 _REVOKED = "auth_revoked"
 _UNREADABLE: Final = "tokens_unreadable"
+# Read-modify-write rounds before giving up: a round is repeated only when another writer
+# (a new link, a refresh) changed the tokens in between, so a third one is already unlikely.
+_ROUNDS = 3
 
 
 class Accounts:
@@ -154,9 +162,9 @@ class Accounts:
         account or its tokens cannot be decrypted, :class:`AuthRevoked` when Google refuses
         the refresh token.
         """
-        sealed = await self._require(user_id)
-        if self._usable(sealed.tokens, rejected):
-            return sealed.tokens.access_token
+        current = await self._require(user_id)
+        if self._usable(current.tokens, rejected):
+            return current.tokens.access_token
         lock = self._redis.lock(
             self._keys.refresh_lock(user_id),
             timeout=self._lock_timeout,
@@ -165,13 +173,18 @@ class Accounts:
         )
         try:
             async with lock:
-                # Another process may have refreshed while we waited for the lock.
-                sealed = await self._require(user_id)
-                if self._usable(sealed.tokens, rejected):
-                    return sealed.tokens.access_token
-                return (await self._refresh(user_id, sealed)).access_token
+                for _ in range(_ROUNDS):
+                    # Another process may have refreshed while we waited for the lock, or the
+                    # user linked again while we refreshed: what is stored now decides.
+                    current = await self._require(user_id)
+                    if self._usable(current.tokens, rejected):
+                        return current.tokens.access_token
+                    fresh = await self._refresh(user_id, current)
+                    if fresh is not None:
+                        return fresh.access_token
         except LockError as err:
             raise UpstreamUnavailable("timed out waiting for another token refresh") from err
+        raise UpstreamUnavailable("the user's tokens kept changing during a token refresh")
 
     async def _require(self, user_id: str) -> SealedTokens:
         current = await self.store.read(user_id)
@@ -199,13 +212,17 @@ class Accounts:
             return False
         return tokens.expires_at - self._margin > dt.datetime.now(dt.UTC)
 
-    async def _refresh(self, user_id: str, sealed: SealedTokens) -> StoredTokens:
-        tokens = sealed.tokens
+    async def _refresh(self, user_id: str, current: SealedTokens) -> StoredTokens | None:
+        """Refresh ``current``'s access token and store the result, compare-and-set against
+        ``current``: None (and nothing written or purged) if the tokens changed meanwhile,
+        i.e. the user linked again or disconnected while Google answered."""
+        tokens = current.tokens
         try:
             grant = await self._oauth.refresh(tokens.refresh_token)
         except AuthRevoked:
-            await self._revoked(user_id, sealed)
-            raise
+            if await self._revoked(user_id, current):
+                raise
+            return None
         fresh = tokens.model_copy(
             update={
                 "access_token": grant.access_token.get_secret_value(),
@@ -220,16 +237,21 @@ class Accounts:
                 "email": grant.email or tokens.email,
             }
         )
-        await self.store.put(user_id, fresh)
+        if not await self.store.replace(user_id, current.blob, fresh):
+            log.info("refreshed tokens discarded: they changed meanwhile user=%s", user_id)
+            return None
         log.info("refreshed access token user=%s", user_id)
         return fresh
 
-    async def _revoked(self, user_id: str, sealed: SealedTokens) -> None:
-        """Purge the tokens Google refused, mark the user for re-consent, announce it."""
-        await self._redis.delete(self._keys.tokens(user_id))
-        await self._redis.set(self._keys.reconsent(user_id), json.dumps({"reason": _REVOKED}))
+    async def _revoked(self, user_id: str, current: SealedTokens) -> bool:
+        """Purge the tokens Google refused, mark the user for re-consent, announce it; only
+        if they are still the stored ones (False: a new link replaced them meanwhile)."""
+        if not await self.store.set_aside(user_id, current.blob, _REVOKED, purge=True):
+            log.info("refresh token refused, but the tokens changed meanwhile user=%s", user_id)
+            return False
         log.warning("grant revoked at Google user=%s", user_id)
-        await self._notifier.publish(AuthRevokedNote(user_id=user_id, email=sealed.tokens.email))
+        await self._notifier.publish(AuthRevokedNote(user_id=user_id, email=current.tokens.email))
+        return True
 
     # Disconnecting ---------------------------------------------------------------------------
 
@@ -238,14 +260,26 @@ class Accounts:
 
         Idempotent: a user with nothing stored is simply reported as not linked (False).
         A transient failure to reach Google raises :class:`UpstreamUnavailable` and keeps
-        the tokens, so a retry can still revoke them.
+        the tokens, so a retry can still revoke them. Tokens that cannot be decrypted cannot
+        be revoked; they are forgotten all the same. The delete is compare-and-set against
+        what was revoked: tokens that a new link stored meanwhile are revoked and forgotten in
+        turn, so nothing stays stored that Google no longer honours, and no grant still alive
+        at Google is forgotten.
         """
-        tokens = await self.store.get(user_id)
-        if tokens is not None:
-            # Revoking the refresh token revokes the whole grant, access tokens included.
-            await self._oauth.revoke(tokens.refresh_token)
-        await self._redis.delete(self._keys.tokens(user_id), self._keys.reconsent(user_id))
-        if tokens is not None:
-            log.info("disconnected user=%s", user_id)
-            await self._notifier.publish(AuthDisconnected(user_id=user_id, email=tokens.email))
-        return tokens is not None
+        for _ in range(_ROUNDS):
+            current = await self.store.read(user_id)
+            if current is None:
+                await self.store.forget(user_id, None)  # a re-consent mark, if any
+                return False
+            email = None
+            if isinstance(current, SealedTokens):
+                # Revoking the refresh token revokes the whole grant, access tokens included.
+                await self._oauth.revoke(current.tokens.refresh_token)
+                email = current.tokens.email
+            else:
+                log.warning("disconnect: unreadable tokens cannot be revoked user=%s", user_id)
+            if await self.store.forget(user_id, current.blob):
+                log.info("disconnected user=%s", user_id)
+                await self._notifier.publish(AuthDisconnected(user_id=user_id, email=email))
+                return True
+        raise UpstreamUnavailable("the user's tokens kept changing during disconnect")

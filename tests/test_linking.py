@@ -415,3 +415,28 @@ async def test_linking_again_replaces_tokens_that_no_longer_decrypt(
     assert relinked.refresh_token != first.refresh_token
     assert await s.accounts.access_token("user-1") == relinked.access_token
     assert await s.accounts.reconsent_reason("user-1") is None
+
+
+async def test_a_relink_while_a_worker_refreshes_the_old_grant_is_kept(
+    auth_web: AuthWeb, emulator: Emulator, redis: Redis
+) -> None:
+    s = auth_web.services
+    emulator.configure(access_token_ttl=60)  # within the refresh margin: the next use refreshes
+    async with aiohttp.ClientSession() as http:
+        await link(http, auth_web)
+        old = await s.tokens.get("user-1")
+        assert old is not None
+        hold = emulator.faults.hold("oauth.token")  # the worker's refresh waits at "Google"
+        refreshing = asyncio.ensure_future(s.accounts.access_token("user-1"))
+        await asyncio.wait_for(hold.reached(), 5)
+        emulator.configure(access_token_ttl=3599)
+        await link(http, auth_web)  # the person links again meanwhile
+        hold.release()
+        token = await refreshing
+    relinked = await s.tokens.get("user-1")
+    assert relinked is not None
+    assert relinked.refresh_token != old.refresh_token
+    assert token == relinked.access_token
+    assert emulator.store.valid_access_token(token) is not None
+    stream = await redis.xrange(s.keys.notification_stream)
+    assert [json.loads(f[b"json"])["type"] for _, f in stream] == ["auth_linked", "auth_linked"]

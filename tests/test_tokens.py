@@ -8,8 +8,10 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
+from unittest.mock import ANY
 
 import aiohttp
 import pytest
@@ -17,7 +19,7 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from emulator.config import ClientConfig
-from emulator.faults import FaultRule
+from emulator.faults import FaultRule, Hold
 from gcal.accounts import Accounts
 from gcal.crypto import Cipher, generate_key
 from gcal.errors import AuthRequired, AuthRevoked, UpstreamUnavailable
@@ -31,6 +33,7 @@ from tests.harness import Emulator
 from tests.services import CLIENT_ID, CLIENT_SECRET
 
 EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events"
+T = TypeVar("T")
 
 
 @dataclass
@@ -70,17 +73,23 @@ async def env(emulator: Emulator, redis: Redis, redis_prefix: str) -> AsyncItera
         yield Env(services.accounts, emulator, redis, services.keys, key, settings)
 
 
-async def link_stale(env: Env, user_id: str = "u1", *, expires_in: float = 10) -> StoredTokens:
-    """Link ``user_id`` with emulator-issued tokens whose access token expires soon."""
-    access, refresh = env.emulator.grant("alice@example.com", (EVENTS_SCOPE,), client_id=CLIENT_ID)
-    grant = TokenGrant(
+def grant_of(
+    access: str, refresh: str, email: str = "alice@example.com", *, expires_in: float = 3600
+) -> TokenGrant:
+    """What the token endpoint would have granted for these emulator-issued tokens."""
+    return TokenGrant(
         access_token=SecretStr(access),
         refresh_token=SecretStr(refresh),
         expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expires_in),
         scopes=frozenset({EVENTS_SCOPE}),
-        email="alice@example.com",
+        email=email,
     )
-    return await env.accounts.link(user_id, grant)
+
+
+async def link_stale(env: Env, user_id: str = "u1", *, expires_in: float = 10) -> StoredTokens:
+    """Link ``user_id`` with emulator-issued tokens whose access token expires soon."""
+    access, refresh = env.emulator.grant("alice@example.com", (EVENTS_SCOPE,), client_id=CLIENT_ID)
+    return await env.accounts.link(user_id, grant_of(access, refresh, expires_in=expires_in))
 
 
 async def test_fresh_token_is_returned_without_calling_google(env: Env) -> None:
@@ -324,3 +333,87 @@ async def run_gcal(command: str, env_vars: dict[str, str] | None = None) -> str:
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0
     return out.decode()
+
+
+# Races: each writer's change survives the others -------------------------------------------
+
+
+async def in_flight(env: Env, endpoint: str, call: Awaitable[T]) -> tuple[Hold, asyncio.Task[T]]:
+    """Start ``call`` and return once its request to ``endpoint`` waits at the emulator."""
+    hold = env.emulator.faults.hold(endpoint)
+    task = asyncio.ensure_future(call)
+    await asyncio.wait_for(hold.reached(), 5)
+    return hold, task
+
+
+async def test_a_refresh_of_the_old_grant_never_overwrites_a_new_link(env: Env) -> None:
+    await link_stale(env)
+    hold, refreshing = await in_flight(env, "oauth.token", env.accounts.access_token("u1"))
+    relinked = await link_stale(env, expires_in=3600)  # needs no lock, waits for nothing
+    hold.release()
+    # The refresh's result was dropped: the caller gets the new link's token.
+    assert await refreshing == relinked.access_token
+    stored = await env.store.get("u1")
+    assert stored == relinked
+    assert env.emulator.store.requests["oauth.token.refresh_token"] == 1
+    notes = announced(await env.redis.xrange(env.keys.notification_stream))
+    assert [n["type"] for n in notes] == ["auth_linked", "auth_linked"]
+
+
+async def test_google_refusing_the_old_grant_never_purges_a_new_link(env: Env) -> None:
+    await link_stale(env)
+    hold, refreshing = await in_flight(env, "oauth.token", env.accounts.access_token("u1"))
+    # The user revokes access at Google, then links again, while the refresh is in flight.
+    env.emulator.store.revoke_grant("alice@example.com")
+    relinked = await link_stale(env, expires_in=3600)
+    hold.release()
+    assert await refreshing == relinked.access_token
+    assert await env.store.get("u1") == relinked
+    assert await env.accounts.reconsent_reason("u1") is None
+    notes = announced(await env.redis.xrange(env.keys.notification_stream))
+    assert [n["type"] for n in notes] == ["auth_linked", "auth_linked"]
+
+
+async def test_a_stale_new_link_is_refreshed_in_turn(env: Env) -> None:
+    await link_stale(env)
+    hold, refreshing = await in_flight(env, "oauth.token", env.accounts.access_token("u1"))
+    relinked = await link_stale(env, expires_in=10)  # this one needs a refresh as well
+    hold.release()
+    token = await refreshing
+    stored = await env.store.get("u1")
+    assert stored is not None
+    assert token == stored.access_token != relinked.access_token
+    assert stored.refresh_token == relinked.refresh_token
+    assert env.emulator.store.valid_access_token(token) is not None
+    assert env.emulator.store.requests["oauth.token.refresh_token"] == 2
+
+
+async def test_a_link_landing_during_disconnect_is_revoked_and_forgotten_too(env: Env) -> None:
+    old = await link_stale(env, expires_in=3600)
+    hold, disconnecting = await in_flight(env, "oauth.revoke", env.accounts.disconnect("u1"))
+    # Meanwhile the user links another Google account.
+    access, refresh = env.emulator.grant("bob@example.com", (EVENTS_SCOPE,), client_id=CLIENT_ID)
+    await env.accounts.link("u1", grant_of(access, refresh, "bob@example.com"))
+    hold.release()
+    assert await disconnecting is True
+    assert await env.store.get("u1") is None
+    # Nothing stays alive at Google that the service forgot about.
+    for token in (old.refresh_token, refresh):
+        assert token not in env.emulator.store.refresh_tokens
+    assert env.emulator.store.requests["oauth.revoke"] == 2
+    notes = announced(await env.redis.xrange(env.keys.notification_stream))
+    assert [(n["type"], n.get("email")) for n in notes] == [
+        ("auth_linked", "alice@example.com"),
+        ("auth_linked", "bob@example.com"),
+        ("auth_disconnected", "bob@example.com"),
+    ]
+
+
+async def test_disconnect_forgets_tokens_that_cannot_be_decrypted(env: Env) -> None:
+    await link_stale(env, expires_in=3600)
+    await seal_with_a_lost_key(env)
+    assert await env.accounts.disconnect("u1") is True
+    assert await env.redis.get(env.keys.tokens("u1")) is None
+    assert env.emulator.store.requests["oauth.revoke"] == 0  # nothing it could revoke
+    notes = announced(await env.redis.xrange(env.keys.notification_stream))
+    assert notes[-1] == {"type": "auth_disconnected", "user_id": "u1", "at": ANY}
