@@ -6,15 +6,15 @@ noticing revocation, and disconnecting; each step announced on the notifications
     token = await accounts.access_token(user_id)     # refreshed ahead of expiry when needed
     await accounts.disconnect(user_id)               # revoke at Google, forget
 
-=============================  ======================================================
+=============================  =============================================================
 step                           announced
-=============================  ======================================================
-link, every scope granted      ``auth_linked``
+=============================  =============================================================
+link, every scope granted      ``auth_linked`` (replacing another account revokes its grant)
 link, a required scope missing ``auth_scope_missing`` (the partial grant is revoked)
 refresh refused by Google      ``auth_revoked`` (tokens purged, re-consent needed)
 stored tokens unreadable       ``auth_required``, reason ``tokens_unreadable`` (once)
 disconnect                     ``auth_disconnected``
-=============================  ======================================================
+=============================  =============================================================
 
 A refresh is single-flight across every process: the refresher holds a Redis lock on the
 user; the others wait for it, then re-read the store and find the new token. ``invalid_grant``
@@ -71,6 +71,11 @@ _UNREADABLE: Final = "tokens_unreadable"
 _ROUNDS = 3
 
 
+def _same_account(tokens: StoredTokens, sub: str | None) -> bool:
+    """Whether ``tokens`` are known to belong to the Google account ``sub``."""
+    return tokens.sub is not None and tokens.sub == sub
+
+
 class Accounts:
     """Linked Google accounts, per user id."""
 
@@ -103,7 +108,9 @@ class Accounts:
 
     async def link(self, user_id: str, grant: TokenGrant) -> StoredTokens:
         """Keep the tokens of a completed consent, clear any re-consent mark, announce
-        ``auth_linked``.
+        ``auth_linked``. Whatever was stored is replaced (tokens that cannot be decrypted
+        included); if it was another Google account's (by OpenID ``sub``), its grant is then
+        revoked at Google, best effort.
 
         A grant lacking a required scope is given back to Google and announced as
         ``auth_scope_missing``; raises :class:`ScopeMissing`. A grant without a refresh
@@ -124,23 +131,49 @@ class Accounts:
         if grant.refresh_token is None:
             log.error("google granted no refresh token user=%s", user_id)
             raise InternalError("Google granted no refresh token; consent must be forced")
-        previous = await self.store.read(user_id)  # unreadable ones are simply replaced
-        if not isinstance(previous, SealedTokens):
-            previous = None
+        email = grant.email
+        if email is None:  # no email scope: keep the one known for this same account, if any
+            previous = await self.store.read(user_id)  # unreadable ones are simply replaced
+            if isinstance(previous, SealedTokens) and _same_account(previous.tokens, grant.sub):
+                email = previous.tokens.email
         tokens = StoredTokens(
             access_token=grant.access_token.get_secret_value(),
             refresh_token=grant.refresh_token.get_secret_value(),
             expires_at=grant.expires_at,
             scopes=grant.scopes,
-            email=grant.email or (previous.tokens.email if previous else None),
+            email=email,
+            sub=grant.sub,
             linked_at=dt.datetime.now(dt.UTC),
         )
-        await self.store.put(user_id, tokens)
+        replaced = await self.store.put(user_id, tokens)
         await self._notifier.publish(
             AuthLinked(user_id=user_id, email=tokens.email, scopes=sorted(tokens.scopes))
         )
         log.info("account linked user=%s", user_id)
+        if replaced is not None:
+            await self._retire(user_id, replaced, tokens)
         return tokens
+
+    async def _retire(self, user_id: str, replaced: bytes, tokens: StoredTokens) -> None:
+        """Revoke, best effort, the grant a new link replaced if it is another Google
+        account's. Never the same account's: Google keeps one grant per client and account,
+        so revoking the old tokens would revoke the new ones with them."""
+        previous = self.store.open(user_id, replaced)
+        if not isinstance(previous, SealedTokens):
+            log.warning("re-linked over unreadable tokens; their grant stays user=%s", user_id)
+            return
+        if previous.tokens.sub is None or tokens.sub is None:
+            # Linked before the account id was kept: whose grant it is cannot be told.
+            log.info("re-linked; the previous account is unknown, its grant stays user=%s", user_id)
+            return
+        if _same_account(previous.tokens, tokens.sub):
+            return
+        try:
+            await self._oauth.revoke(previous.tokens.refresh_token)
+        except GcalError as err:
+            log.warning("could not revoke the replaced grant user=%s (%s)", user_id, err.code)
+            return
+        log.info("re-linked to another account; the previous grant was revoked user=%s", user_id)
 
     async def _give_back(self, user_id: str, grant: TokenGrant) -> None:
         try:

@@ -77,6 +77,8 @@ class StoredTokens(BaseModel):
     expires_at: dt.datetime
     scopes: frozenset[str]
     email: str | None = None
+    # Google's stable account id (OpenID ``sub``); None for tokens linked before it was kept.
+    sub: str | None = None
     linked_at: dt.datetime
 
 

@@ -49,10 +49,13 @@ async def approve(http: aiohttp.ClientSession, url: str) -> str:
     return resp.headers["Location"]
 
 
-async def link(http: aiohttp.ClientSession, auth_web: AuthWeb, user_id: str = "user-1") -> str:
-    callback = await approve(
-        http, await consent_url(http, auth_web, user_id, login_hint="alice@example.com")
-    )
+async def link(
+    http: aiohttp.ClientSession,
+    auth_web: AuthWeb,
+    user_id: str = "user-1",
+    email: str = "alice@example.com",
+) -> str:
+    callback = await approve(http, await consent_url(http, auth_web, user_id, login_hint=email))
     resp = await http.get(callback, allow_redirects=False)
     assert resp.status == 200, await resp.text()
     return callback
@@ -86,7 +89,8 @@ async def test_consent_url_asks_for_offline_forced_consent_with_pkce(auth_web: A
     assert query["include_granted_scopes"] == "true"
     assert query["code_challenge_method"] == "S256"
     assert len(query["code_challenge"]) == 43
-    assert query["scope"] == EVENTS_SCOPE
+    # openid on top of the configured scope: it reads no data, and identifies the account.
+    assert query["scope"] == f"{EVENTS_SCOPE} openid"
     assert query["login_hint"] == "alice@example.com"
     assert len(query["state"]) >= 43  # 256 bits, base64url
 
@@ -440,3 +444,40 @@ async def test_a_relink_while_a_worker_refreshes_the_old_grant_is_kept(
     assert emulator.store.valid_access_token(token) is not None
     stream = await redis.xrange(s.keys.notification_stream)
     assert [json.loads(f[b"json"])["type"] for _, f in stream] == ["auth_linked", "auth_linked"]
+
+
+async def test_linking_another_google_account_revokes_the_old_grant(
+    auth_web: AuthWeb, emulator: Emulator
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        await link(http, auth_web, email="alice@example.com")
+        alice = await auth_web.services.tokens.get("user-1")
+        await link(http, auth_web, email="bob@example.com")
+    bob = await auth_web.services.tokens.get("user-1")
+    assert alice is not None
+    assert bob is not None
+    assert (alice.sub, bob.sub) == (
+        emulator.store.accounts["alice@example.com"].sub,
+        emulator.store.accounts["bob@example.com"].sub,
+    )
+    # Alice's grant is gone at Google; Bob's tokens work.
+    assert alice.refresh_token not in emulator.store.refresh_tokens
+    assert emulator.store.valid_access_token(alice.access_token) is None
+    assert [email for _, email in emulator.store.grants] == ["bob@example.com"]
+    assert await auth_web.services.accounts.access_token("user-1") == bob.access_token
+    assert emulator.store.valid_access_token(bob.access_token) is not None
+
+
+async def test_linking_the_same_google_account_again_revokes_nothing(
+    auth_web: AuthWeb, emulator: Emulator
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        await link(http, auth_web, email="alice@example.com")
+        await link(http, auth_web, email="alice@example.com")
+    tokens = await auth_web.services.tokens.get("user-1")
+    assert tokens is not None
+    # Google keeps one grant per client and account: revoking the old tokens would have
+    # revoked these too.
+    assert emulator.store.requests["oauth.revoke"] == 0
+    assert tokens.refresh_token in emulator.store.refresh_tokens
+    assert emulator.store.valid_access_token(tokens.access_token) is not None

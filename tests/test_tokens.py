@@ -417,3 +417,46 @@ async def test_disconnect_forgets_tokens_that_cannot_be_decrypted(env: Env) -> N
     assert env.emulator.store.requests["oauth.revoke"] == 0  # nothing it could revoke
     notes = announced(await env.redis.xrange(env.keys.notification_stream))
     assert notes[-1] == {"type": "auth_disconnected", "user_id": "u1", "at": ANY}
+
+
+# Re-linking to another Google account ---------------------------------------------------------
+
+
+def identified(grant: TokenGrant, email: str, env: Env) -> TokenGrant:
+    """``grant`` with the account id Google's ID token would have carried."""
+    return grant.model_copy(update={"sub": env.emulator.store.account(email).sub})
+
+
+async def link_as(env: Env, email: str, *, sub: bool = True) -> StoredTokens:
+    access, refresh = env.emulator.grant(email, (EVENTS_SCOPE,), client_id=CLIENT_ID)
+    grant = grant_of(access, refresh, email)
+    return await env.accounts.link("u1", identified(grant, email, env) if sub else grant)
+
+
+async def test_a_failed_revocation_of_the_replaced_grant_does_not_undo_the_link(
+    env: Env,
+) -> None:
+    await link_as(env, "alice@example.com")
+    env.emulator.faults.add(FaultRule(endpoint="oauth.revoke", error_rate=1.0, error_status=503))
+    bob = await link_as(env, "bob@example.com")
+    assert env.emulator.faults.injected == 3  # tried, with the in-call retries
+    assert await env.store.get("u1") == bob
+    assert await env.accounts.access_token("u1") == bob.access_token
+
+
+async def test_tokens_linked_before_the_account_id_was_kept_are_not_revoked(env: Env) -> None:
+    alice = await link_as(env, "alice@example.com", sub=False)
+    bob = await link_as(env, "bob@example.com")
+    # Whose grant it was cannot be told; revoking might kill the new tokens, so it stays.
+    assert env.emulator.store.requests["oauth.revoke"] == 0
+    assert alice.refresh_token in env.emulator.store.refresh_tokens
+    assert await env.store.get("u1") == bob
+
+
+async def test_the_email_is_kept_across_a_relink_of_the_same_account_only(env: Env) -> None:
+    await link_as(env, "alice@example.com")
+    for email, kept in (("alice@example.com", "alice@example.com"), ("bob@example.com", None)):
+        access, refresh = env.emulator.grant(email, (EVENTS_SCOPE,), client_id=CLIENT_ID)
+        no_email = grant_of(access, refresh, email).model_copy(update={"email": None})
+        linked = await env.accounts.link("u1", identified(no_email, email, env))
+        assert linked.email == kept
