@@ -75,9 +75,13 @@ def new_state() -> str:
 def new_pkce() -> tuple[str, str]:
     """A PKCE (RFC 7636) verifier and its S256 challenge."""
     verifier = secrets.token_urlsafe(64)  # 86 characters, within 43..128
+    return verifier, pkce_challenge(verifier)
+
+
+def pkce_challenge(verifier: str) -> str:
+    """The S256 challenge of a PKCE verifier."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-    return verifier, challenge
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 class TokenGrant(BaseModel):
