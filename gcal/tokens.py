@@ -70,7 +70,9 @@ return 0
 class StoredTokens(BaseModel):
     """A user's token set, as sealed in Redis."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Fields a newer version adds are ignored, not refused: a refused value would read as
+    # unreadable here and send its user to re-consent during a rolling deploy.
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     access_token: str
     refresh_token: str

@@ -121,6 +121,7 @@ async def test_full_flow_stores_encrypted_tokens_and_announces_the_link(
         callback = await approve(
             http, await consent_url(http, auth_web, login_hint="alice@example.com")
         )
+        [binding] = [c.value for c in http.cookie_jar if c.key.startswith("gcal_consent_")]
         resp = await http.get(callback, allow_redirects=False)
         page = await resp.text()
         message = await next_message(pubsub)
@@ -145,8 +146,9 @@ async def test_full_flow_stores_encrypted_tokens_and_announces_the_link(
     stream = await redis.xrange(auth_web.services.keys.notification_stream)
     assert [json.loads(fields[b"json"])["type"] for _, fields in stream] == ["auth_linked"]
 
-    code = parse_qs(urlsplit(callback).query)["code"][0]
-    for secret in (code, tokens.access_token, tokens.refresh_token):
+    query = parse_qs(urlsplit(callback).query)
+    code, state = query["code"][0], query["state"][0]
+    for secret in (code, state, binding, tokens.access_token, tokens.refresh_token):
         assert secret not in caplog.text
         assert secret not in page
         assert secret not in message["data"].decode()

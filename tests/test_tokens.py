@@ -460,3 +460,13 @@ async def test_the_email_is_kept_across_a_relink_of_the_same_account_only(env: E
         no_email = grant_of(access, refresh, email).model_copy(update={"email": None})
         linked = await env.accounts.link("u1", identified(no_email, email, env))
         assert linked.email == kept
+
+
+async def test_a_field_added_by_a_newer_version_does_not_make_tokens_unreadable(
+    env: Env,
+) -> None:
+    linked = await link_stale(env, expires_in=3600)
+    newer = {**linked.model_dump(mode="json"), "added_later": "x"}
+    await env.redis.set(env.keys.tokens("u1"), Cipher([env.key]).seal("tokens", "u1", newer))
+    assert await env.accounts.access_token("u1") == linked.access_token
+    assert await env.accounts.reconsent_reason("u1") is None
