@@ -4,7 +4,8 @@
     app = create_app(settings, redis=r)     # tests hand in their own Redis client
 
 The services (:mod:`gcal.services`) are opened and closed by ``app.cleanup_ctx`` and reached
-through ``deps(request)``.
+through ``deps(request)``. An exception no handler expected becomes a friendly 500
+(:mod:`auth_web.errors`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from redis.asyncio import Redis
 
 from auth_web import health, linking
 from auth_web.deps import DEPS, Deps
+from auth_web.errors import unexpected_errors
 from auth_web.metrics import Metrics
 from gcal.services import open_services
 from gcal.settings import Settings
 
 
 def create_app(settings: Settings, *, redis: Redis | None = None) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[unexpected_errors(browser_routes=linking.BROWSER_ROUTES)])
     app.add_routes(linking.routes)
     app.add_routes(health.routes)
 

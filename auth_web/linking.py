@@ -1,11 +1,15 @@
-"""Account linking: the consent URL calling services ask for, and Google's callback.
+"""Account linking: the consent link calling services ask for, the browser's start of it,
+and Google's callback.
 
 ``GET /auth/url/{user_id}`` (bearer key) creates a single-use ``state`` bound to the user, a
-PKCE verifier and an optional ``return_to``, keeps it sealed in Redis for ``state_ttl``
-seconds, and answers ``{"url", "expires_at"}``. ``GET /auth/callback`` is where Google sends
-the user's browser: it consumes the state (GETDEL: a replay finds nothing), exchanges the code
-with the verifier, checks the granted scopes, stores the tokens encrypted, announces the link,
-and shows a page or redirects to ``return_to``.
+PKCE verifier, an optional ``return_to`` and login hint, keeps it sealed in Redis for
+``state_ttl`` seconds, and answers ``{"url", "expires_at"}``, where ``url`` is this app's
+``/auth/start`` (next to the redirect URI). ``GET /auth/start`` is opened by the person's
+browser: it binds the consent to that browser, once (a cookie, :mod:`auth_web.binding`), and
+redirects to Google's consent page. ``GET /auth/callback`` is where Google sends the browser
+back: it consumes the state (a replay finds nothing), refuses a browser other than the one
+that started, exchanges the code with the verifier, checks the granted scopes, stores the
+tokens encrypted, announces the link, and shows a page or redirects to ``return_to``.
 """
 
 from __future__ import annotations
@@ -14,21 +18,25 @@ import hmac
 import logging
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urljoin
 
 from aiohttp import web
 
+from auth_web.binding import binding_secret, clear_binding, set_binding
 from auth_web.deps import Deps, deps
 from auth_web.pages import page
+from auth_web.return_to import approved_return_to
 from gcal.errors import GcalError, InternalError, InvalidRequest, ScopeMissing, UpstreamUnavailable
 from gcal.keys import check_user_id
 
 log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
+# Routes a person's browser opens: they answer with pages, never JSON.
+BROWSER_ROUTES = frozenset({"auth_start", "auth_callback"})
+_NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 _MAX_LOGIN_HINT = 320
-_MAX_RETURN_TO = 2048
 
 
 def _json_error(status: int, code: str, message: str) -> web.Response:
@@ -51,28 +59,6 @@ def _authorized(request: web.Request, d: Deps) -> bool:
     return any(matches)
 
 
-def allowed_return_to(value: str, allowlist: tuple[str, ...]) -> bool:
-    """Whether ``value`` is an absolute http(s) URL under one of the allowlisted prefixes.
-
-    Scheme and host must match exactly and the path must start with the prefix's path, so
-    ``https://app.example/`` does not admit ``https://app.example.evil/``.
-    """
-    target = urlsplit(value)
-    if target.scheme not in ("http", "https") or not target.netloc or "\\" in value:
-        return False
-    for prefix in allowlist:
-        allowed = urlsplit(prefix)
-        if (target.scheme, target.netloc.lower()) != (allowed.scheme, allowed.netloc.lower()):
-            continue
-        base = allowed.path or "/"
-        if base.endswith("/"):
-            if target.path.startswith(base) or target.path == base.rstrip("/"):
-                return True
-        elif target.path == base or target.path.startswith(base + "/"):
-            return True
-    return False
-
-
 @routes.get("/auth/url/{user_id}", name="auth_url")
 async def auth_url(request: web.Request) -> web.Response:
     d = deps(request)
@@ -84,29 +70,49 @@ async def auth_url(request: web.Request) -> web.Response:
     except InvalidRequest as err:
         return _json_error(400, err.code, err.message)
     return_to = request.query.get("return_to")
-    if return_to is not None and (
-        len(return_to) > _MAX_RETURN_TO
-        or not allowed_return_to(return_to, s.settings.return_to_allowlist)
-    ):
-        return _json_error(400, "invalid_request", "return_to is not an allowed URL")
+    if return_to is not None:
+        # From here on only the normalised URL is used: it is what the allowlist approved.
+        return_to = approved_return_to(return_to, s.settings.return_to_allowlist)
+        if return_to is None:
+            return _json_error(400, "invalid_request", "return_to is not an allowed URL")
     login_hint = request.query.get("login_hint")
     if login_hint is not None and (
         not login_hint or len(login_hint) > _MAX_LOGIN_HINT or not login_hint.isprintable()
     ):
         return _json_error(400, "invalid_request", "login_hint is not a valid hint")
 
-    consent = await s.consents.begin(user_id, return_to=return_to)
+    consent = await s.consents.begin(user_id, return_to=return_to, login_hint=login_hint)
     d.metrics.consent_urls.inc()
     log.info("consent url issued user=%s", user_id)
+    # The start route sits next to the callback, on the host the binding cookie is set for.
+    start = urljoin(str(s.settings.redirect_uri), "start")
     return web.json_response(
         {
-            "url": s.oauth.consent_url(
-                state=consent.state, code_challenge=consent.code_challenge, login_hint=login_hint
-            ),
+            "url": f"{start}?{urlencode({'state': consent.state})}",
             "expires_at": consent.expires_at.isoformat().replace("+00:00", "Z"),
         },
         headers={"Cache-Control": "no-store"},
     )
+
+
+@routes.get("/auth/start", name="auth_start")
+async def auth_start(request: web.Request) -> web.Response:
+    """Bind the consent to this browser (once), then send it on to Google's consent page."""
+    d = deps(request)
+    s = d.services
+    state = request.query.get("state", "")
+    if not state or len(state) > 512:
+        return _show(NO_STATE)
+    opened = await s.consents.bind(state)
+    if opened is None:
+        log.info("start with an unknown, expired or already opened state")
+        return _show(STALE_STATE)
+    url = s.oauth.consent_url(
+        state=state, code_challenge=opened.code_challenge, login_hint=opened.login_hint
+    )
+    response = web.Response(status=302, headers={**_NO_STORE, "Location": url})
+    set_binding(response, s.settings, state, opened.secret, max_age=opened.expires_in)
+    return response
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +151,13 @@ UNREACHABLE = Outcome(
     "Google could not be reached to finish linking.",
     "Nothing was linked. Please try again in a minute.",
 )
+OTHER_BROWSER = Outcome(
+    "other_browser",
+    400,
+    "Sign-in started in another browser",
+    "This sign-in was not started in this browser, so it cannot be finished here.",
+    "Nothing was linked. Start again from the app, in the browser you use it with.",
+)
 REFUSED = Outcome(
     "failed", 400, "Sign-in could not be completed", "Google did not accept this sign-in."
 )
@@ -164,23 +177,37 @@ SCOPE_MISSING = Outcome(
 _OAUTH_ERROR_CODE = re.compile(r"[a-z_]{1,64}")
 
 
-def _end(d: Deps, outcome: Outcome, message: str | None = None) -> web.Response:
-    d.metrics.callbacks.labels(outcome.metric).inc()
+def _show(outcome: Outcome, message: str | None = None) -> web.Response:
     return page(outcome.status, outcome.title, message or outcome.message, outcome.detail)
+
+
+def _end(d: Deps, outcome: Outcome, message: str | None = None) -> web.Response:
+    """The callback's page for ``outcome``, counted."""
+    d.metrics.callbacks.labels(outcome.metric).inc()
+    return _show(outcome, message)
 
 
 @routes.get("/auth/callback", name="auth_callback")
 async def auth_callback(request: web.Request) -> web.StreamResponse:
     d = deps(request)
-    query = request.query
-    state = query.get("state", "")
+    state = request.query.get("state", "")
     if not state or len(state) > 512:
         return _end(d, NO_STATE)
+    response = await _finish(request, d, state)
+    clear_binding(response, d.services.settings, state)  # used up, whatever the outcome
+    return response
+
+
+async def _finish(request: web.Request, d: Deps, state: str) -> web.StreamResponse:
+    query = request.query
     pending = await d.services.consents.consume(state)
     if pending is None:
         log.info("callback with unknown, expired or used state")
         return _end(d, STALE_STATE)
     user_id = pending.user_id
+    if not pending.opened_by(binding_secret(request, state)):
+        log.warning("callback from a browser that did not start the consent user=%s", user_id)
+        return _end(d, OTHER_BROWSER)
     error = query.get("error")
     if error == "access_denied":
         log.info("consent denied user=%s", user_id)
@@ -208,10 +235,7 @@ async def auth_callback(request: web.Request) -> web.StreamResponse:
         return _end(d, REFUSED)
     d.metrics.callbacks.labels("linked").inc()
     if pending.return_to:
-        raise web.HTTPSeeOther(
-            location=pending.return_to,
-            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
-        )
+        return web.Response(status=303, headers={**_NO_STORE, "Location": pending.return_to})
     return page(
         200,
         "Google Calendar linked",

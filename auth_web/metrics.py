@@ -17,7 +17,8 @@ class Metrics:
         )
         self.callbacks = Counter(
             "gcal_auth_callbacks",
-            "OAuth callbacks by outcome (linked, denied, bad_state, scope_missing, failed).",
+            "OAuth callbacks by outcome "
+            "(linked, denied, bad_state, other_browser, scope_missing, failed).",
             ["outcome"],
             registry=self.registry,
         )

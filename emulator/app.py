@@ -129,6 +129,10 @@ async def _faults_middleware(request: web.Request, handler: _Handler) -> web.Str
     endpoint = _endpoint(request)
     if endpoint is None:
         return await handler(request)
+    hold = request.app[FAULTS].take_hold(endpoint)
+    if hold is not None:
+        await request.read()  # held once fully arrived, as latency is
+        await hold.wait()
     plan = request.app[FAULTS].plan(endpoint)
     if not plan.any:
         return await handler(request)

@@ -5,10 +5,23 @@ name: a Calendar method (``events.list``), ``batch``, ``oauth.token``, ``oauth.r
 ``oauth.authorize``, or ``*`` for all. The first live rule that matches decides. A rule with
 ``count`` applies to that many requests and then retires, which makes tests deterministic;
 rates draw from a seeded generator.
+
+A :class:`Hold` stops requests to one endpoint on arrival until the test releases them, so a
+test can act while a request is in flight at a chosen point, without timing::
+
+    hold = emulator.faults.hold("oauth.token")      # the next token request waits
+    task = asyncio.create_task(accounts.access_token("u1"))
+    await hold.reached()                            # it has arrived and waits
+    ...                                             # change the world meanwhile
+    hold.release()                                  # now the emulator answers it
+
+Holds are for tests that run the emulator in their own event loop (they are asyncio events,
+not part of the control API); :meth:`Faults.clear` releases any left.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass, field
 
@@ -65,12 +78,37 @@ class _Live:
 
 
 @dataclass(slots=True)
+class Hold:
+    """Requests to ``endpoint`` stopped on arrival (the next ``count`` of them) until
+    released."""
+
+    endpoint: str
+    count: int = 1
+    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    _released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def reached(self) -> None:
+        """Return once a held request has arrived (its body read) and waits."""
+        await self._arrived.wait()
+
+    def release(self) -> None:
+        """Let every request held here, and any later one it would hold, go on."""
+        self._released.set()
+
+    async def wait(self) -> None:
+        """Called for a held request: announce its arrival, wait for the release."""
+        self._arrived.set()
+        await self._released.wait()
+
+
+@dataclass(slots=True)
 class Faults:
     """The active fault rules."""
 
     seed: int | None = None
     _rules: list[_Live] = field(default_factory=list)
     _random: random.Random = field(default_factory=random.Random)
+    _holds: list[Hold] = field(default_factory=list)
     injected: int = 0
 
     def __post_init__(self) -> None:
@@ -79,7 +117,24 @@ class Faults:
     def add(self, rule: FaultRule) -> None:
         self._rules.append(_Live(rule, rule.count))
 
+    def hold(self, endpoint: str, *, count: int = 1) -> Hold:
+        """Hold the next ``count`` requests to ``endpoint`` until the hold is released."""
+        hold = Hold(endpoint, count)
+        self._holds.append(hold)
+        return hold
+
+    def take_hold(self, endpoint: str) -> Hold | None:
+        """The hold a request to ``endpoint`` must wait on, if any (it counts as one)."""
+        for hold in self._holds:
+            if hold.endpoint == endpoint and hold.count > 0:
+                hold.count -= 1  # a spent hold stays listed, so clear() still releases it
+                return hold
+        return None
+
     def clear(self, seed: int | None = None) -> None:
+        for hold in self._holds:
+            hold.release()
+        self._holds.clear()
         self._rules.clear()
         self.injected = 0
         if seed is not None:

@@ -5,7 +5,8 @@
     python -m gcal env-example        print .env.example: every GCAL_* setting, its default
 
 Key rotation: put a new key first in ``GCAL_TOKEN_KEYS`` (keep the old ones after it), roll
-out the processes, run ``reencrypt-tokens``, then drop the old keys.
+out the processes, run ``reencrypt-tokens``, then drop the old keys. ``reencrypt-tokens``
+exits 1 if some token sets open with none of the keys (a key is missing from the list).
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from gcal.crypto import Cipher, generate_key
 from gcal.envfile import render
 from gcal.keys import RedisKeys
 from gcal.settings import Settings
-from gcal.tokens import TokenStore
+from gcal.tokens import Rotation, TokenStore
 
 
-async def _reencrypt(settings: Settings) -> int:
+async def _reencrypt(settings: Settings) -> Rotation:
     redis = Redis.from_url(str(settings.redis_url))
     try:
         store = TokenStore(redis, RedisKeys(settings.redis_prefix), Cipher(settings.token_keys))
@@ -46,8 +47,17 @@ def main(argv: list[str] | None = None) -> int:
     if not settings.token_keys:
         print("GCAL_TOKEN_KEYS is not set", file=sys.stderr)  # noqa: T201
         return 2
-    changed = asyncio.run(_reencrypt(settings))
-    print(f"re-encrypted {changed} token sets under the current key")  # noqa: T201
+    rotation = asyncio.run(_reencrypt(settings))
+    print(f"re-encrypted {rotation.changed} token sets under the current key")  # noqa: T201
+    if rotation.unreadable:
+        # Keys were rotated out of order: stop before dropping any more of them.
+        print(  # noqa: T201
+            f"{rotation.unreadable} token sets open with none of GCAL_TOKEN_KEYS and were left "
+            "as they are: add the missing key back and run this again (until then their "
+            "users are asked to link their account again)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -6,27 +6,38 @@ noticing revocation, and disconnecting; each step announced on the notifications
     token = await accounts.access_token(user_id)     # refreshed ahead of expiry when needed
     await accounts.disconnect(user_id)               # revoke at Google, forget
 
-=============================  ======================================================
+=============================  =============================================================
 step                           announced
-=============================  ======================================================
-link, every scope granted      ``auth_linked``
+=============================  =============================================================
+link, every scope granted      ``auth_linked`` (replacing another account revokes its grant)
 link, a required scope missing ``auth_scope_missing`` (the partial grant is revoked)
 refresh refused by Google      ``auth_revoked`` (tokens purged, re-consent needed)
+stored tokens unreadable       ``auth_required``, reason ``tokens_unreadable`` (once)
 disconnect                     ``auth_disconnected``
-=============================  ======================================================
+=============================  =============================================================
 
 A refresh is single-flight across every process: the refresher holds a Redis lock on the
 user; the others wait for it, then re-read the store and find the new token. ``invalid_grant``
 on refresh means the user revoked access (or it lapsed). A transient token-endpoint failure
 is a retryable :class:`UpstreamUnavailable`, never a revocation.
+
+A new link takes no lock and waits for nothing: it replaces whatever is stored. Every other
+write (a refresh's result, the purge after Google refused a refresh token, a disconnect) is
+compare-and-set against the tokens it started from, so a refresh of the old grant never
+overwrites a new link, and Google refusing the old grant never purges the new one: the
+refresher drops what it got and uses what is stored now.
+
+Tokens that cannot be decrypted (keys rotated out of order) mean "link again": calls get
+:class:`AuthRequired`, the user is marked and announced once, and the stored value is kept
+(see :mod:`gcal.tokens`) until a new link replaces it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Iterable
+from typing import Final
 
 from redis.asyncio import Redis
 from redis.exceptions import LockError
@@ -46,13 +57,23 @@ from gcal.notifications import (
     AuthScopeMissing,
     Notifier,
 )
+from gcal.notifications import AuthRequired as AuthRequiredNote
 from gcal.notifications import AuthRevoked as AuthRevokedNote
 from gcal.oauth import OAuthClient, TokenGrant, missing_scopes
-from gcal.tokens import SealedTokens, StoredTokens, TokenStore
+from gcal.tokens import SealedTokens, StoredTokens, TokenStore, UnreadableTokens
 
 log = logging.getLogger(__name__)
 
 _REVOKED = "auth_revoked"
+_UNREADABLE: Final = "tokens_unreadable"
+# Read-modify-write rounds before giving up: a round is repeated only when another writer
+# (a new link, a refresh) changed the tokens in between, so a third one is already unlikely.
+_ROUNDS = 3
+
+
+def _same_account(tokens: StoredTokens, sub: str | None) -> bool:
+    """Whether ``tokens`` are known to belong to the Google account ``sub``."""
+    return tokens.sub is not None and tokens.sub == sub
 
 
 class Accounts:
@@ -87,7 +108,9 @@ class Accounts:
 
     async def link(self, user_id: str, grant: TokenGrant) -> StoredTokens:
         """Keep the tokens of a completed consent, clear any re-consent mark, announce
-        ``auth_linked``.
+        ``auth_linked``. Whatever was stored is replaced (tokens that cannot be decrypted
+        included); if it was another Google account's (by OpenID ``sub``), its grant is then
+        revoked at Google, best effort.
 
         A grant lacking a required scope is given back to Google and announced as
         ``auth_scope_missing``; raises :class:`ScopeMissing`. A grant without a refresh
@@ -108,22 +131,49 @@ class Accounts:
         if grant.refresh_token is None:
             log.error("google granted no refresh token user=%s", user_id)
             raise InternalError("Google granted no refresh token; consent must be forced")
-        previous = await self.store.get(user_id)
+        email = grant.email
+        if email is None:  # no email scope: keep the one known for this same account, if any
+            previous = await self.store.read(user_id)  # unreadable ones are simply replaced
+            if isinstance(previous, SealedTokens) and _same_account(previous.tokens, grant.sub):
+                email = previous.tokens.email
         tokens = StoredTokens(
             access_token=grant.access_token.get_secret_value(),
             refresh_token=grant.refresh_token.get_secret_value(),
             expires_at=grant.expires_at,
             scopes=grant.scopes,
-            email=grant.email or (previous.email if previous else None),
+            email=email,
+            sub=grant.sub,
             linked_at=dt.datetime.now(dt.UTC),
         )
-        await self.store.put(user_id, tokens)
-        await self._redis.delete(self._keys.reconsent(user_id))
+        replaced = await self.store.put(user_id, tokens)
         await self._notifier.publish(
             AuthLinked(user_id=user_id, email=tokens.email, scopes=sorted(tokens.scopes))
         )
         log.info("account linked user=%s", user_id)
+        if replaced is not None:
+            await self._retire(user_id, replaced, tokens)
         return tokens
+
+    async def _retire(self, user_id: str, replaced: bytes, tokens: StoredTokens) -> None:
+        """Revoke, best effort, the grant a new link replaced if it is another Google
+        account's. Never the same account's: Google keeps one grant per client and account,
+        so revoking the old tokens would revoke the new ones with them."""
+        previous = self.store.open(user_id, replaced)
+        if not isinstance(previous, SealedTokens):
+            log.warning("re-linked over unreadable tokens; their grant stays user=%s", user_id)
+            return
+        if previous.tokens.sub is None or tokens.sub is None:
+            # Linked before the account id was kept: whose grant it is cannot be told.
+            log.info("re-linked; the previous account is unknown, its grant stays user=%s", user_id)
+            return
+        if _same_account(previous.tokens, tokens.sub):
+            return
+        try:
+            await self._oauth.revoke(previous.tokens.refresh_token)
+        except GcalError as err:
+            log.warning("could not revoke the replaced grant user=%s (%s)", user_id, err.code)
+            return
+        log.info("re-linked to another account; the previous grant was revoked user=%s", user_id)
 
     async def _give_back(self, user_id: str, grant: TokenGrant) -> None:
         try:
@@ -132,9 +182,8 @@ class Accounts:
             log.warning("could not revoke a partial grant user=%s", user_id)
 
     async def reconsent_reason(self, user_id: str) -> str | None:
-        """Why the user must link again (``auth_revoked``...), or None."""
-        raw = await self._redis.get(self._keys.reconsent(user_id))
-        return str(json.loads(raw)["reason"]) if raw else None
+        """Why the user must link again (``auth_revoked``, ``tokens_unreadable``), or None."""
+        return await self.store.reconsent_reason(user_id)
 
     # Access tokens ---------------------------------------------------------------------------
 
@@ -143,11 +192,12 @@ class Accounts:
 
         Refreshes when the stored one expires within the margin, or when it is ``rejected``
         (Google answered 401 to it). Raises :class:`AuthRequired` when the user has no linked
-        account, :class:`AuthRevoked` when Google refuses the refresh token.
+        account or its tokens cannot be decrypted, :class:`AuthRevoked` when Google refuses
+        the refresh token.
         """
-        sealed = await self._require(user_id)
-        if self._usable(sealed.tokens, rejected):
-            return sealed.tokens.access_token
+        current = await self._require(user_id)
+        if self._usable(current.tokens, rejected):
+            return current.tokens.access_token
         lock = self._redis.lock(
             self._keys.refresh_lock(user_id),
             timeout=self._lock_timeout,
@@ -156,34 +206,56 @@ class Accounts:
         )
         try:
             async with lock:
-                # Another process may have refreshed while we waited for the lock.
-                sealed = await self._require(user_id)
-                if self._usable(sealed.tokens, rejected):
-                    return sealed.tokens.access_token
-                return (await self._refresh(user_id, sealed)).access_token
+                for _ in range(_ROUNDS):
+                    # Another process may have refreshed while we waited for the lock, or the
+                    # user linked again while we refreshed: what is stored now decides.
+                    current = await self._require(user_id)
+                    if self._usable(current.tokens, rejected):
+                        return current.tokens.access_token
+                    fresh = await self._refresh(user_id, current)
+                    if fresh is not None:
+                        return fresh.access_token
         except LockError as err:
             raise UpstreamUnavailable("timed out waiting for another token refresh") from err
+        raise UpstreamUnavailable("the user's tokens kept changing during a token refresh")
 
     async def _require(self, user_id: str) -> SealedTokens:
-        sealed = await self.store.read(user_id)
-        if sealed is None:
+        current = await self.store.read(user_id)
+        if isinstance(current, UnreadableTokens):
+            await self._unreadable(user_id, current)
+            raise AuthRequired(
+                "the stored Google tokens cannot be decrypted with this service's keys; "
+                "the user must link their account again"
+            )
+        if current is None:
             if await self.reconsent_reason(user_id) == _REVOKED:
                 raise AuthRevoked("the user revoked access; they must link their account again")
             raise AuthRequired("no Google account is linked for this user")
-        return sealed
+        return current
+
+    async def _unreadable(self, user_id: str, current: UnreadableTokens) -> None:
+        """Mark the user for re-consent and announce it, the first time only. The value is
+        kept: restoring a missing key brings the user back without a new link."""
+        if await self.store.set_aside(user_id, current.blob, _UNREADABLE, purge=False):
+            log.error("stored tokens open with none of the configured keys user=%s", user_id)
+            await self._notifier.publish(AuthRequiredNote(user_id=user_id, reason=_UNREADABLE))
 
     def _usable(self, tokens: StoredTokens, rejected: str | None) -> bool:
         if rejected is not None and tokens.access_token == rejected:
             return False
         return tokens.expires_at - self._margin > dt.datetime.now(dt.UTC)
 
-    async def _refresh(self, user_id: str, sealed: SealedTokens) -> StoredTokens:
-        tokens = sealed.tokens
+    async def _refresh(self, user_id: str, current: SealedTokens) -> StoredTokens | None:
+        """Refresh ``current``'s access token and store the result, compare-and-set against
+        ``current``: None (and nothing written or purged) if the tokens changed meanwhile,
+        i.e. the user linked again or disconnected while Google answered."""
+        tokens = current.tokens
         try:
             grant = await self._oauth.refresh(tokens.refresh_token)
         except AuthRevoked:
-            await self._revoked(user_id, sealed)
-            raise
+            if await self._revoked(user_id, current):
+                raise
+            return None
         fresh = tokens.model_copy(
             update={
                 "access_token": grant.access_token.get_secret_value(),
@@ -198,16 +270,21 @@ class Accounts:
                 "email": grant.email or tokens.email,
             }
         )
-        await self.store.put(user_id, fresh)
+        if not await self.store.replace(user_id, current.blob, fresh):
+            log.info("refreshed tokens discarded: they changed meanwhile user=%s", user_id)
+            return None
         log.info("refreshed access token user=%s", user_id)
         return fresh
 
-    async def _revoked(self, user_id: str, sealed: SealedTokens) -> None:
-        """Purge the tokens Google refused, mark the user for re-consent, announce it."""
-        await self._redis.delete(self._keys.tokens(user_id))
-        await self._redis.set(self._keys.reconsent(user_id), json.dumps({"reason": _REVOKED}))
+    async def _revoked(self, user_id: str, current: SealedTokens) -> bool:
+        """Purge the tokens Google refused, mark the user for re-consent, announce it; only
+        if they are still the stored ones (False: a new link replaced them meanwhile)."""
+        if not await self.store.set_aside(user_id, current.blob, _REVOKED, purge=True):
+            log.info("refresh token refused, but the tokens changed meanwhile user=%s", user_id)
+            return False
         log.warning("grant revoked at Google user=%s", user_id)
-        await self._notifier.publish(AuthRevokedNote(user_id=user_id, email=sealed.tokens.email))
+        await self._notifier.publish(AuthRevokedNote(user_id=user_id, email=current.tokens.email))
+        return True
 
     # Disconnecting ---------------------------------------------------------------------------
 
@@ -216,14 +293,26 @@ class Accounts:
 
         Idempotent: a user with nothing stored is simply reported as not linked (False).
         A transient failure to reach Google raises :class:`UpstreamUnavailable` and keeps
-        the tokens, so a retry can still revoke them.
+        the tokens, so a retry can still revoke them. Tokens that cannot be decrypted cannot
+        be revoked; they are forgotten all the same. The delete is compare-and-set against
+        what was revoked: tokens that a new link stored meanwhile are revoked and forgotten in
+        turn, so nothing stays stored that Google no longer honours, and no grant still alive
+        at Google is forgotten.
         """
-        tokens = await self.store.get(user_id)
-        if tokens is not None:
-            # Revoking the refresh token revokes the whole grant, access tokens included.
-            await self._oauth.revoke(tokens.refresh_token)
-        await self._redis.delete(self._keys.tokens(user_id), self._keys.reconsent(user_id))
-        if tokens is not None:
-            log.info("disconnected user=%s", user_id)
-            await self._notifier.publish(AuthDisconnected(user_id=user_id, email=tokens.email))
-        return tokens is not None
+        for _ in range(_ROUNDS):
+            current = await self.store.read(user_id)
+            if current is None:
+                await self.store.forget(user_id, None)  # a re-consent mark, if any
+                return False
+            email = None
+            if isinstance(current, SealedTokens):
+                # Revoking the refresh token revokes the whole grant, access tokens included.
+                await self._oauth.revoke(current.tokens.refresh_token)
+                email = current.tokens.email
+            else:
+                log.warning("disconnect: unreadable tokens cannot be revoked user=%s", user_id)
+            if await self.store.forget(user_id, current.blob):
+                log.info("disconnected user=%s", user_id)
+                await self._notifier.publish(AuthDisconnected(user_id=user_id, email=email))
+                return True
+        raise UpstreamUnavailable("the user's tokens kept changing during disconnect")

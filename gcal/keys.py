@@ -65,7 +65,9 @@ class RedisKeys:
         return f"{self.prefix}:lock:refresh:{check_user_id(user_id)}"
 
     def oauth_state(self, state_digest: str) -> str:
-        """String (encrypted), TTL ``Settings.state_ttl``: a pending consent.
+        """Hash, TTL ``Settings.state_ttl``: a pending consent. Field ``consent`` (encrypted):
+        the user, PKCE verifier, return_to and login hint; field ``browser``, once a browser
+        opened the consent: the SHA-256 of that browser's binding secret.
 
         Keyed by the SHA-256 of the state, so Redis never holds a usable state value.
         """

@@ -72,6 +72,17 @@ class AuthRevoked(_AccountNotification):
     type: Literal["auth_revoked"] = "auth_revoked"
 
 
+class AuthRequired(_AccountNotification):
+    """The user must link their account again before jobs can run; the tokens kept for them
+    cannot be used (``reason``). Announced once, until the user links again."""
+
+    type: Literal["auth_required"] = "auth_required"
+    reason: Literal["tokens_unreadable"] = Field(
+        description="tokens_unreadable: the stored tokens open with none of the service's "
+        "encryption keys (a key missing after a rotation done out of order)."
+    )
+
+
 class AuthDisconnected(_AccountNotification):
     """The account was disconnected (revoked at Google) and forgotten."""
 
@@ -138,6 +149,7 @@ Notification = Annotated[
     AuthLinked
     | AuthScopeMissing
     | AuthRevoked
+    | AuthRequired
     | AuthDisconnected
     | EventCreated
     | EventUpdated
@@ -150,6 +162,7 @@ NOTIFICATION_TYPES: tuple[type[_Notification], ...] = (
     AuthLinked,
     AuthScopeMissing,
     AuthRevoked,
+    AuthRequired,
     AuthDisconnected,
     EventCreated,
     EventUpdated,

@@ -7,11 +7,15 @@ exchange, refresh and revocation, over a pooled aiohttp session handed in by the
     grant = await oauth.exchange_code(code, verifier)
     fresh = await oauth.refresh(grant.refresh_token.get_secret_value())
 
+Every consent URL asks for ``openid`` besides the configured scopes: it reads no data (Google
+shows no extra line for it on the consent screen) and brings an ID token whose ``sub`` is the
+Google account's stable id, which tells a re-link to another account from a re-link to the
+same one (:mod:`gcal.accounts`). Email addresses change hands and can change; ``sub`` does not.
+
 Token-endpoint failures become :mod:`gcal.errors` in one place (:func:`token_error`).
 Connection errors, timeouts and 5xx are retried a bounded number of times inside the call
 (:func:`gcal.retry_budget.in_call_attempts`: within the running job's retry budget); nothing
-else is. No token, code or secret is ever
-logged or put in an error message.
+else is. No token, code or secret is ever logged or put in an error message.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from gcal.errors import (
     AuthRevoked,
@@ -47,6 +51,8 @@ _SCOPE_ALIASES = {
     "email": "https://www.googleapis.com/auth/userinfo.email",
     "profile": "https://www.googleapis.com/auth/userinfo.profile",
 }
+# Asked for in every consent: identifies the account, grants no data access.
+OPENID = "openid"
 _TRANSIENT_ERRORS = frozenset({"internal_failure", "server_error", "temporarily_unavailable"})
 
 
@@ -68,9 +74,13 @@ def new_state() -> str:
 def new_pkce() -> tuple[str, str]:
     """A PKCE (RFC 7636) verifier and its S256 challenge."""
     verifier = secrets.token_urlsafe(64)  # 86 characters, within 43..128
+    return verifier, pkce_challenge(verifier)
+
+
+def pkce_challenge(verifier: str) -> str:
+    """The S256 challenge of a PKCE verifier."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-    return verifier, challenge
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 class TokenGrant(BaseModel):
@@ -83,6 +93,7 @@ class TokenGrant(BaseModel):
     refresh_token: SecretStr | None = None
     scopes: frozenset[str]
     email: str | None = None
+    sub: str | None = Field(default=None, description="The Google account's stable id.")
 
 
 def token_error(status: int, body: bytes, *, exchanging_code: bool = False) -> GcalError:
@@ -107,18 +118,23 @@ def token_error(status: int, body: bytes, *, exchanging_code: bool = False) -> G
     return InternalError(f"Google's token endpoint answered {status} {error}".rstrip())
 
 
-def _email_from_id_token(id_token: str | None) -> str | None:
+def _id_claims(id_token: str | None) -> dict[str, Any]:
+    """The claims of an ID token, or {} if there is none or it cannot be read."""
     # The ID token came straight from the token endpoint over TLS, so its signature need not
     # be checked to read it (OpenID Connect Core 1.0, section 3.1.3.7).
     if not id_token:
-        return None
+        return {}
     try:
         payload = id_token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        email = claims.get("email")
-    except (IndexError, ValueError, AttributeError):
-        return None
-    return str(email) if email else None
+    except (IndexError, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def _claim(claims: dict[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    return str(value) if value else None
 
 
 class OAuthClient:
@@ -130,14 +146,15 @@ class OAuthClient:
         self._timeout = aiohttp.ClientTimeout(total=settings.http_timeout)
 
     def consent_url(self, *, state: str, code_challenge: str, login_hint: str | None = None) -> str:
-        """The URL that asks the user to consent: offline access, forced consent (so a
-        refresh token always arrives), incremental scopes, PKCE S256."""
+        """The URL that asks the user to consent: the configured scopes plus ``openid``,
+        offline access, forced consent (so a refresh token always arrives), incremental
+        scopes, PKCE S256."""
         s = self._settings
         params = {
             "client_id": s.client_id,
             "redirect_uri": str(s.redirect_uri),
             "response_type": "code",
-            "scope": " ".join(s.scopes),
+            "scope": " ".join(dict.fromkeys((*s.scopes, OPENID))),
             "access_type": "offline",
             "prompt": "consent",
             "include_granted_scopes": "true",
@@ -226,10 +243,12 @@ class OAuthClient:
         except (TypeError, ValueError):
             expires_in = 3600
         refresh = payload.get("refresh_token")
+        claims = _id_claims(payload.get("id_token"))
         return TokenGrant(
             access_token=SecretStr(str(payload["access_token"])),
             expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expires_in),
             refresh_token=SecretStr(str(refresh)) if refresh else None,
             scopes=frozenset(str(payload.get("scope", "")).split()),
-            email=_email_from_id_token(payload.get("id_token")),
+            email=_claim(claims, "email"),
+            sub=_claim(claims, "sub"),
         )

@@ -77,7 +77,8 @@ async def start_auth_web(emulator: Emulator, prefix: str, **changes: object) -> 
     sock = bound_socket()
     port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    redirect_uri = f"{url}/auth/callback"
+    # A test may name another redirect URI (https, a path prefix) to check what derives from it.
+    redirect_uri = str(changes.pop("redirect_uri", f"{url}/auth/callback"))
     emulator.store.clients[CLIENT_ID] = ClientConfig(CLIENT_ID, CLIENT_SECRET, (redirect_uri,))
     app = create_app(settings_for(emulator, redirect_uri, prefix, **changes))
     runner = web.AppRunner(app, access_log=None)

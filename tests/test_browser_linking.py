@@ -1,5 +1,6 @@
-"""A real browser links an account: headless Chromium (Debian's ``chromium``) opens the consent
-URL a calling service got, approves on the emulator's consent page, lands on auth_web's
+"""A real browser links an account: headless Chromium (Debian's ``chromium``) opens the link a
+calling service got (auth_web's start, which binds the consent to this browser with a cookie
+and sends it on to Google), approves on the emulator's consent page, lands on auth_web's
 callback and sees the success page; the tokens are then in the store.
 
 Driven with Playwright against the system Chromium (no browser download). CI installs
@@ -52,6 +53,13 @@ async def test_a_person_links_their_calendar_in_a_browser(
             page = await browser.new_page()
             await page.goto(consent_url)
             assert "wants to access your Google Account" in await page.content()
+            [binding] = await page.context.cookies()
+            assert binding["name"].startswith("gcal_consent_")
+            assert (binding["path"], binding["httpOnly"], binding["sameSite"]) == (
+                "/auth/callback",
+                True,
+                "Lax",
+            )
             await page.get_by_label("carol@example.com").check()
             assert await page.get_by_label(
                 "View and edit events on all your calendars"
@@ -60,11 +68,13 @@ async def test_a_person_links_their_calendar_in_a_browser(
             await page.wait_for_url(f"{auth_web.url}/auth/callback*", timeout=10_000)
             heading = await page.get_by_role("heading").inner_text()
             body = await page.content()
+            cookies = await page.context.cookies()
         finally:
             await browser.close()
 
     assert heading == "Google Calendar linked"
     assert "code=" not in body
+    assert cookies == []  # the browser binding's cookie was set by the link, then cleared
     tokens = await auth_web.services.tokens.get("user-7")
     assert tokens is not None
     assert tokens.refresh_token

@@ -157,7 +157,8 @@ async def test_a_first_run_links_a_user_runs_jobs_and_stops_on_ctrl_c(tmp_path: 
         assert redis_port != 6379
         assert f"REDIS_URL={redis_url} examples/enqueue.sh" in stack.banner
 
-        async with aiohttp.ClientSession() as http:
+        # A browser keeps the consent cookie /auth/start sets (aiohttp skips IP hosts unless told).
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
             assert await link(http, auth_url, "demo-user", "alice@example.com") == (
                 "Google Calendar linked"
             )

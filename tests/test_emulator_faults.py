@@ -5,6 +5,7 @@ Latency is exercised but never timed: assertions are on statuses and behaviour o
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -152,3 +153,30 @@ async def test_rates_are_repeatable_with_a_seed(emulator: Emulator) -> None:
     first = await pattern()
     assert set(first) == {200, 503}
     assert await pattern() == first
+
+
+async def test_a_hold_stops_a_request_until_released_and_only_that_one(emulator: Emulator) -> None:
+    access, _ = emulator.grant(scopes=(CALENDAR,))
+    hold = emulator.faults.hold("events.list")
+    held = asyncio.ensure_future(_get(emulator, access))
+    await asyncio.wait_for(hold.reached(), 5)
+    # Arrived but unanswered: the handler has not run, and other requests go through.
+    assert emulator.store.requests["events.list"] == 0
+    assert not held.done()
+    status, _, _ = await _get(emulator, access)
+    assert status == 200
+    assert emulator.store.requests["events.list"] == 1
+    hold.release()
+    status, _, _ = await held
+    assert status == 200
+    assert emulator.store.requests["events.list"] == 2
+
+
+async def test_clearing_faults_releases_held_requests(emulator: Emulator) -> None:
+    access, _ = emulator.grant(scopes=(CALENDAR,))
+    hold = emulator.faults.hold("events.list")
+    held = asyncio.ensure_future(_get(emulator, access))
+    await asyncio.wait_for(hold.reached(), 5)
+    emulator.faults.clear()
+    status, _, _ = await held
+    assert status == 200

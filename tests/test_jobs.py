@@ -10,11 +10,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from redis.asyncio import Redis
 
 from emulator.faults import FaultRule
+from gcal.crypto import Cipher, generate_key
+from gcal.tokens import TokenStore
 from jobs.results import JobResult
 from tests.harness import Emulator
 from tests.pipeline import Pipeline, pipeline
@@ -247,6 +250,27 @@ async def test_revoked_grant_is_auth_revoked_and_announced(pipe: Pipeline) -> No
     stream = await pipe.redis.xrange(pipe.keys.notification_stream)
     types = [json.loads(fields[b"json"])["type"] for _, fields in stream]
     assert "auth_revoked" in types
+
+
+async def test_undecryptable_tokens_are_auth_required_and_announced_once(
+    pipe: Pipeline,
+) -> None:
+    # Keys rotated out of order: the stored tokens open with none of the worker's keys.
+    tokens = await TokenStore(pipe.redis, pipe.keys, Cipher(pipe.settings.token_keys)).get("u1")
+    assert tokens is not None
+    await TokenStore(pipe.redis, pipe.keys, Cipher([generate_key()])).put("u1", tokens)
+    listed = await pipe.run("list_calendars", {"user_id": "u1"})
+    created = await pipe.run("create_event", {"user_id": "u1", "event": EVENT})
+    assert error(listed) == error(created) == "auth_required"
+    assert listed.error is not None
+    assert "cannot be decrypted" in listed.error.message
+    stream = await pipe.redis.xrange(pipe.keys.notification_stream)
+    notes = [json.loads(fields[b"json"]) for _, fields in stream]
+    required = [n for n in notes if n["type"] == "auth_required"]
+    assert required == [
+        {"type": "auth_required", "user_id": "u1", "reason": "tokens_unreadable", "at": ANY}
+    ]
+    assert pipe.emulator.store.requests["calendarList.list"] == 0
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from gcal.keys import RedisKeys
 from gcal.notifications import (
     NOTIFICATION_TYPES,
     AuthLinked,
+    AuthRequired,
     AuthRevoked,
     AuthScopeMissing,
     JobCompleted,
@@ -27,6 +28,7 @@ EXAMPLES: list[Notification] = [
     AuthLinked(user_id="u1", email="a@example.com", scopes=["s1"]),
     AuthScopeMissing(user_id="u1", scopes=[], missing_scopes=["s1"]),
     AuthRevoked(user_id="u1"),
+    AuthRequired(user_id="u1", reason="tokens_unreadable"),
     JobCompleted(job_id="j1", job="get_events", ok=False, error_code="gone", result_key="k"),
 ]
 
