@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from redis.asyncio import Redis
 
-from auth_web import health, linking
+from auth_web import health, linking, webhooks
 from auth_web.deps import DEPS, Deps
 from auth_web.errors import unexpected_errors
 from auth_web.metrics import Metrics
@@ -27,6 +27,7 @@ def create_app(settings: Settings, *, redis: Redis | None = None) -> web.Applica
     app = web.Application(middlewares=[unexpected_errors(browser_routes=linking.BROWSER_ROUTES)])
     app.add_routes(linking.routes)
     app.add_routes(health.routes)
+    app.add_routes(webhooks.routes)
 
     async def services(app: web.Application) -> AsyncIterator[None]:
         async with open_services(settings, redis=redis) as opened:

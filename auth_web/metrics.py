@@ -23,5 +23,13 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.webhooks = Counter(
+            "gcal_auth_webhooks",
+            "Google push requests by outcome (sync, exists, not_exists; or refused: "
+            "malformed, unknown, forged, expired, replayed).",
+            ["outcome"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -27,6 +27,10 @@ compare-and-set against the tokens it started from, so a refresh of the old gran
 overwrites a new link, and Google refusing the old grant never purges the new one: the
 refresher drops what it got and uses what is stored now.
 
+Other parts of the core follow the lifecycle through :class:`AccountListener` (the calendar
+syncs, :mod:`gcal.sync_lifecycle`): told when a user is linked, when a disconnect is about to
+revoke the grant (Google still answers), and when the user is gone.
+
 Tokens that cannot be decrypted (keys rotated out of order) mean "link again": calls get
 :class:`AuthRequired`, the user is marked and announced once, and the stored value is kept
 (see :mod:`gcal.tokens`) until a new link replaces it.
@@ -37,7 +41,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
-from typing import Final
+from typing import Final, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import LockError
@@ -76,6 +80,18 @@ def _same_account(tokens: StoredTokens, sub: str | None) -> bool:
     return tokens.sub is not None and tokens.sub == sub
 
 
+class AccountListener(Protocol):
+    """Told of each user's lifecycle; must not raise for a user it knows nothing of."""
+
+    async def linked(self, user_id: str) -> None: ...
+
+    async def leaving(self, user_id: str) -> None:
+        """A disconnect is about to revoke the grant: last chance to call Google for them."""
+
+    async def gone(self, user_id: str) -> None:
+        """Disconnected, or Google revoked the grant."""
+
+
 class Accounts:
     """Linked Google accounts, per user id."""
 
@@ -99,6 +115,7 @@ class Accounts:
         self.required_scopes = tuple(required_scopes)
         self._margin = dt.timedelta(seconds=refresh_margin)
         self._lock_timeout = lock_timeout
+        self.listeners: list[AccountListener] = []
 
     # Linking ---------------------------------------------------------------------------------
 
@@ -152,6 +169,8 @@ class Accounts:
         log.info("account linked user=%s", user_id)
         if replaced is not None:
             await self._retire(user_id, replaced, tokens)
+        for listener in self.listeners:
+            await listener.linked(user_id)
         return tokens
 
     async def _retire(self, user_id: str, replaced: bytes, tokens: StoredTokens) -> None:
@@ -284,6 +303,8 @@ class Accounts:
             return False
         log.warning("grant revoked at Google user=%s", user_id)
         await self._notifier.publish(AuthRevokedNote(user_id=user_id, email=current.tokens.email))
+        for listener in self.listeners:
+            await listener.gone(user_id)
         return True
 
     # Disconnecting ---------------------------------------------------------------------------
@@ -306,6 +327,8 @@ class Accounts:
                 return False
             email = None
             if isinstance(current, SealedTokens):
+                for listener in self.listeners:
+                    await listener.leaving(user_id)
                 # Revoking the refresh token revokes the whole grant, access tokens included.
                 await self._oauth.revoke(current.tokens.refresh_token)
                 email = current.tokens.email
@@ -314,5 +337,7 @@ class Accounts:
             if await self.store.forget(user_id, current.blob):
                 log.info("disconnected user=%s", user_id)
                 await self._notifier.publish(AuthDisconnected(user_id=user_id, email=email))
+                for listener in self.listeners:
+                    await listener.gone(user_id)
                 return True
         raise UpstreamUnavailable("the user's tokens kept changing during disconnect")

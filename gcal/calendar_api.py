@@ -269,6 +269,33 @@ class CalendarClient:
         headers = {"If-Match": if_match} if if_match is not None else {}
         await self._call(user_id, "DELETE", path, _nothing, params=params, headers=headers)
 
+    async def watch_events(
+        self,
+        user_id: str,
+        calendar_id: str,
+        *,
+        channel_id: str,
+        address: str,
+        token: str,
+        expiration_ms: int,
+    ) -> dict[str, Any]:
+        """events.watch: Google posts to ``address`` when the calendar's events change.
+        Answers the channel (``resourceId``, ``expiration`` as Google granted it)."""
+        body = {
+            "id": channel_id,
+            "type": "web_hook",
+            "address": address,
+            "token": token,
+            "expiration": expiration_ms,
+        }
+        path = f"calendars/{_segment(calendar_id)}/events/watch"
+        return await self._call(user_id, "POST", path, _json_object, body=body)
+
+    async def stop_channel(self, user_id: str, channel_id: str, resource_id: str) -> None:
+        """channels.stop; a channel Google no longer knows is :class:`~gcal.errors.NotFound`."""
+        body = {"id": channel_id, "resourceId": resource_id}
+        await self._call(user_id, "POST", "channels/stop", _nothing, body=body)
+
     # Calendars -------------------------------------------------------------------------------
 
     async def list_calendars(self, user_id: str) -> list[dict[str, Any]]:

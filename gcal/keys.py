@@ -142,11 +142,6 @@ class RedisKeys:
         """Set: the event ids a full listing in progress has met (for deletions in a gap)."""
         return f"{self._calendar(user_id, calendar_id)}:listed"
 
-    def sync_pending(self, user_id: str, calendar_id: str) -> str:
-        """String, with a TTL: the id of the one sync job queued or running for the calendar
-        (the calendar-list job of a user: ``calendar_id`` "")."""
-        return f"{self._calendar(user_id, calendar_id)}:pending"
-
     def sync_calendars(self, user_id: str) -> str:
         """Set: the ids of the user's calendars that are synced."""
         return f"{self.prefix}:sync:{check_user_id(user_id)}:calendars"
@@ -154,14 +149,33 @@ class RedisKeys:
     @property
     def sync_due(self) -> str:
         """Sorted set: ``<user>\n<calendar>`` -> when its next sync is due (ms, Redis time);
-        calendar "" is the user's calendar-list sync."""
+        calendar "" is the user's calendar-list sync (:mod:`gcal.sync_schedule`)."""
         return f"{self.prefix}:sync:due"
+
+    @property
+    def sync_running(self) -> str:
+        """Sorted set: the same members -> until when their running sync holds its lease (ms)."""
+        return f"{self.prefix}:sync:running"
+
+    @property
+    def sync_jobs(self) -> str:
+        """Hash: member -> the id of the sync job holding its lease."""
+        return f"{self.prefix}:sync:jobs"
+
+    @property
+    def sync_job_counter(self) -> str:
+        """String (an integer): numbers the sync jobs the scheduler enqueues (``sync-<n>``)."""
+        return f"{self.prefix}:sync:job-counter"
 
     def _calendar(self, user_id: str, calendar_id: str) -> str:
         # Calendar ids are printable without "/" or whitespace; quoted, they hold no ":".
         return f"{self.prefix}:sync:{check_user_id(user_id)}:{quote(calendar_id, safe='@._-+')}"
 
     # Push channels ----------------------------------------------------------------------------
+
+    def push_watch(self, user_id: str, calendar_id: str) -> str:
+        """String (JSON): the push channel watching the calendar (id, resource id, expiry)."""
+        return f"{self._calendar(user_id, calendar_id)}:channel"
 
     def push_channel(self, channel_id: str) -> str:
         """Hash: a push channel Google may post to: whose calendar, the hash of its token,

@@ -28,9 +28,12 @@ from gcal.crypto import Cipher, cipher_for
 from gcal.keys import RedisKeys
 from gcal.notifications import Notifier
 from gcal.oauth import OAuthClient
+from gcal.push import PushChannels
 from gcal.ratelimit import RateLimiter
 from gcal.settings import Settings
 from gcal.sync import CalendarSync
+from gcal.sync_lifecycle import SyncLifecycle
+from gcal.sync_schedule import SyncSchedule
 from gcal.tokens import TokenStore
 
 # Connections to Google kept per process (aiohttp's pool), shared by every job.
@@ -54,6 +57,8 @@ class Services:
     limiter: RateLimiter
     calendar: CalendarClient
     sync: CalendarSync
+    schedule: SyncSchedule
+    push: PushChannels
 
     @classmethod
     def build(cls, settings: Settings, redis: Redis, http: aiohttp.ClientSession) -> Services:
@@ -73,6 +78,10 @@ class Services:
         )
         limiter = RateLimiter.from_settings(redis, keys, settings)
         calendar = CalendarClient(settings, http, accounts, gate=limiter)
+        sync = CalendarSync(redis, keys, calendar, notifier, settings)
+        schedule = SyncSchedule(redis, keys)
+        push = PushChannels(redis, keys, calendar, settings)
+        accounts.listeners.append(SyncLifecycle(schedule, push, sync))
         return cls(
             settings=settings,
             redis=redis,
@@ -86,7 +95,9 @@ class Services:
             consents=ConsentStates(redis, keys, cipher, ttl=settings.state_ttl),
             limiter=limiter,
             calendar=calendar,
-            sync=CalendarSync(redis, keys, calendar, notifier, settings),
+            sync=sync,
+            schedule=schedule,
+            push=push,
         )
 
 

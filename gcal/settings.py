@@ -131,7 +131,7 @@ class Settings(BaseSettings):
         description="Workers keep every linked user's calendars synced and announce changes.",
     )
     sync_interval_seconds: float = Field(
-        default=300.0, ge=1, description="How often each calendar is synced by polling, s."
+        default=300.0, gt=0, description="How often each calendar is synced by polling, s."
     )
     sync_push_interval_seconds: float = Field(
         default=3600.0,
@@ -140,6 +140,12 @@ class Settings(BaseSettings):
     )
     sync_calendar_list_interval_seconds: float = Field(
         default=6 * 3600.0, ge=1, description="How often a user's calendar list is re-read, s."
+    )
+    sync_tick_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often each worker looks for due syncs, s (a push is seen this fast).",
     )
     sync_jitter: float = Field(
         default=0.1, ge=0, le=0.5, description="Fraction by which sync times are spread."

@@ -33,11 +33,10 @@ calendar is listed afresh (every event in the window is then announced as create
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,10 +77,6 @@ class SyncState(BaseModel):
     page_token: str | None = None  # where the pass in progress has got to
     window: tuple[int, int] | None = None  # the full pass's window, epoch seconds
     event_types: list[str] | None = None  # the filter the cursor belongs to
-    # Push (gcal.push): the channel watching this calendar, if any.
-    channel_id: str | None = None
-    channel_resource_id: str | None = None
-    channel_expires_ms: int | None = None
 
 
 @dataclass
@@ -364,19 +359,24 @@ class CalendarSync:
             update={"full": True, "sync_token": None, "page_token": None, "window": window}
         )
 
+    async def forget(self, user_id: str, calendar_ids: Iterable[str]) -> None:
+        """Drop all sync state of these calendars (no longer synced)."""
+        names = [
+            key
+            for calendar_id in calendar_ids
+            for key in (
+                self._keys.sync_state(user_id, calendar_id),
+                self._keys.sync_seen(user_id, calendar_id),
+                self._keys.sync_listed(user_id, calendar_id),
+            )
+        ]
+        if names:
+            await self._redis.delete(*names)
+
     async def _reset(self, user_id: str, calendar_id: str, reason: str) -> None:
-        """Forget what subscribers were told, keep the push channel, and say so."""
+        """Forget what subscribers were told, and say so."""
         log.warning("sync state dropped user=%s reason=%s", user_id, reason)
-        old, _ = self._parse(None)
-        raw = await self._redis.get(self._keys.sync_state(user_id, calendar_id))
-        with contextlib.suppress(ValidationError):
-            old = SyncState.model_validate_json(raw) if raw else old
-        fresh = SyncState(
-            event_types=self.event_types,
-            channel_id=old.channel_id,
-            channel_resource_id=old.channel_resource_id,
-            channel_expires_ms=old.channel_expires_ms,
-        )
+        fresh = SyncState(event_types=self.event_types)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(
                 self._keys.sync_seen(user_id, calendar_id),

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from gcal.scopes import ScopeNeed
 from gcal.services import Services
+from jobs.results import JobResult
 
 A = TypeVar("A", bound=BaseModel)
 D = TypeVar("D", bound=BaseModel)
@@ -37,6 +38,8 @@ class JobRun:
 
 
 Handler = Callable[[Services, A, JobRun], Awaitable[D]]
+# Called once a job has ended, with its final result (never after a deferral).
+Ending = Callable[[Services, A, JobRun, JobResult], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class JobSpec(Generic[A, D]):
     # A job the service schedules itself, thousands an hour: its completion is announced on
     # its own result channel only, not the notifications stream, and its result kept an hour.
     quiet: bool = False
+    ended: Ending[A] | None = None
 
     @property
     def summary(self) -> str:
@@ -59,9 +63,13 @@ class JobSpec(Generic[A, D]):
 
 
 def job(
-    *, needs: Iterable[ScopeNeed] = (), quiet: bool = False
+    *,
+    needs: Iterable[ScopeNeed] = (),
+    quiet: bool = False,
+    ended: Ending[Any] | None = None,
 ) -> Callable[[Handler[A, D]], JobSpec[A, D]]:
-    """Declare the decorated coroutine function as a job (see the module docstring)."""
+    """Declare the decorated coroutine function as a job (see the module docstring).
+    ``ended`` runs once the job has its final result (to release what it held)."""
 
     def declare(handler: Handler[A, D]) -> JobSpec[A, D]:
         hints = typing.get_type_hints(handler)
@@ -86,6 +94,7 @@ def job(
             handler,
             tuple(needs),
             quiet,
+            ended,
         )
 
     return declare

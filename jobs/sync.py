@@ -1,15 +1,45 @@
-"""Sync jobs: the workers schedule them for every linked user (:mod:`gcal.sync_schedule`);
-a service may also enqueue one to have a calendar synced now."""
+"""Sync jobs. The workers schedule them for every linked user (:mod:`worker.scheduler`,
+:mod:`gcal.sync_schedule`): ``sync_calendars`` reads a user's calendar list and keeps the set
+of synced calendars current; ``sync_calendar`` announces what changed in one calendar. A
+service may also enqueue ``sync_calendar`` to have a calendar synced now.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+import logging
+
+from pydantic import BaseModel, Field, ValidationError
 
 from gcal.scalars import CalendarId
-from gcal.scopes import READ_EVENTS
+from gcal.scopes import READ_CALENDAR_LIST, READ_EVENTS
 from gcal.services import Services
+from gcal.sync_schedule import CALENDAR_LIST
 from jobs.arguments import JobArgs
+from jobs.results import JobResult
 from jobs.spec import JobRun, job
+
+log = logging.getLogger(__name__)
+
+# Results that mean the user must link again: their syncs stop until they do.
+_RELINK = frozenset({"auth_required", "auth_revoked", "scope_missing"})
+# Calendars whose events the user may read (freeBusyReader sees busy times only).
+_READABLE = frozenset({"owner", "writer", "reader"})
+
+
+class _CalendarId(BaseModel):
+    id: CalendarId
+
+
+async def _release(
+    s: Services, user_id: str, calendar_id: str, run: JobRun, result: JobResult
+) -> None:
+    await s.schedule.release(user_id, calendar_id, run.job_id)
+    if result.error is not None and result.error.code in _RELINK:
+        log.info("syncs paused until the user links again user=%s", user_id)
+        await s.schedule.forget_user(user_id)
+
+
+# sync_calendar ---------------------------------------------------------------------------------
 
 
 class SyncCalendarArgs(JobArgs):
@@ -28,10 +58,17 @@ class SyncCalendarData(BaseModel):
     reset: str | None = Field(default=None, description="Why stored state was dropped, if it was.")
 
 
-@job(needs=[READ_EVENTS], quiet=True)
+async def _calendar_synced(
+    s: Services, args: SyncCalendarArgs, run: JobRun, result: JobResult
+) -> None:
+    await _release(s, args.user_id, args.calendar_id, run, result)
+
+
+@job(needs=[READ_EVENTS], quiet=True, ended=_calendar_synced)
 async def sync_calendar(s: Services, args: SyncCalendarArgs, run: JobRun) -> SyncCalendarData:
     """Announce what changed in one calendar since it was last synced."""
     outcome = await s.sync.run(args.user_id, args.calendar_id)
+    await s.push.keep(args.user_id, args.calendar_id)
     return SyncCalendarData(
         created=outcome.created,
         updated=outcome.updated,
@@ -41,3 +78,43 @@ async def sync_calendar(s: Services, args: SyncCalendarArgs, run: JobRun) -> Syn
         resumed=outcome.resumed,
         reset=outcome.reset,
     )
+
+
+# sync_calendars --------------------------------------------------------------------------------
+
+
+class SyncCalendarsArgs(JobArgs):
+    """Re-read the user's calendar list."""
+
+
+class SyncCalendarsData(BaseModel):
+    added: list[str] = Field(description="Calendars synced from now on.")
+    removed: list[str] = Field(description="Calendars no longer synced.")
+    synced: int = Field(description="How many of the user's calendars are synced.")
+
+
+async def _list_synced(
+    s: Services, args: SyncCalendarsArgs, run: JobRun, result: JobResult
+) -> None:
+    await _release(s, args.user_id, CALENDAR_LIST, run, result)
+
+
+@job(needs=[READ_CALENDAR_LIST], quiet=True, ended=_list_synced)
+async def sync_calendars(s: Services, args: SyncCalendarsArgs, run: JobRun) -> SyncCalendarsData:
+    """Re-read the user's calendar list: sync new calendars, stop syncing removed ones."""
+    readable = set()
+    for entry in await s.calendar.list_calendars(args.user_id):
+        if entry.get("accessRole") not in _READABLE or entry.get("deleted"):
+            continue
+        try:
+            readable.add(_CalendarId.model_validate({"id": entry.get("id")}).id)
+        except ValidationError:
+            log.warning("a calendar id this service cannot use user=%s", args.user_id)
+    current = await s.schedule.calendars(args.user_id)
+    added, removed = sorted(readable - current), sorted(current - readable)
+    await s.schedule.add_calendars(args.user_id, added)
+    if removed:
+        await s.push.stop_all(args.user_id, removed)
+        await s.schedule.remove_calendars(args.user_id, removed)
+        await s.sync.forget(args.user_id, removed)
+    return SyncCalendarsData(added=added, removed=removed, synced=len(readable))

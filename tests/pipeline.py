@@ -40,6 +40,8 @@ def job_settings(emulator: Emulator, prefix: str, **changes: object) -> Settings
         "retry_base_seconds": 0.01,
         "retry_max_seconds": 0.05,
         "worker_drain_seconds": 1,
+        # The sync scheduler runs only in the tests about it (it would enqueue jobs of its own).
+        "sync_enabled": False,
     }
     values.update(changes)
     return settings_for(emulator, "http://127.0.0.1/unused", prefix, **values)

@@ -63,6 +63,7 @@ def test_the_registry_holds_every_declared_job_under_its_function_name() -> None
         "list_calendars",
         "get_free_busy",
         "sync_calendar",
+        "sync_calendars",
         "disconnect",
     }
     assert all(spec.handler.__name__ == name for name, spec in JOBS.items())
@@ -79,6 +80,6 @@ def test_least_privilege_prefers_narrow_scopes_and_drops_covered_ones() -> None:
     assert scopes.least_privilege([READ_EVENTS, WRITE_EVENTS]) == (scopes.EVENTS,)
     assert default_scopes() == tuple(
         sorted({scopes.EVENTS, scopes.CALENDAR_LIST_READONLY, scopes.FREEBUSY})
-    )
+    )  # the sync jobs need nothing more than the other jobs do
     assert all(n.met_by([scopes.CALENDAR]) for n in (READ_EVENTS, WRITE_EVENTS, READ_FREE_BUSY))
     assert scopes.unmet([READ_CALENDAR_LIST, READ_EVENTS], [scopes.EVENTS]) == [READ_CALENDAR_LIST]

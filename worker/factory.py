@@ -28,6 +28,7 @@ from jobs.registry import JOBS
 from jobs.spec import JobSpec
 from worker.arq_worker import GcalWorker, set_services
 from worker.runner import run_job
+from worker.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,10 @@ def create_worker(
         ctx[_EXIT_STACK] = stack
         opened = await stack.enter_async_context(open_services(settings, redis=ctx["redis"]))
         set_services(ctx, opened)
+        if settings.sync_enabled:
+            scheduler = Scheduler(opened.redis, opened.keys, settings)
+            scheduler.start()
+            stack.push_async_callback(scheduler.stop)
         log.info("worker ready: queue=%s jobs=%s", opened.keys.queue, ",".join(JOBS))
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:

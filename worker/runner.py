@@ -78,6 +78,11 @@ async def run_job(
     else:
         result = await _execute(s, spec, checked, info)
     await record(s.redis, s.keys, result, s.notifier, quiet=spec.quiet)
+    if spec.ended is not None and not isinstance(checked, JobResult):
+        try:
+            await spec.ended(s, checked, info, result)
+        except Exception:
+            log.exception("job %s (%s): its ending hook failed", info.job_id, spec.name)
     return {"ok": result.ok, "result_key": s.keys.result(info.job_id)}
 
 

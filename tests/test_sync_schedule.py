@@ -1,0 +1,121 @@
+"""Scheduled sync and push, end to end: a linked user's calendars are synced by the workers'
+scheduler, and a change at the emulator reaches the notifications stream as one change event,
+by polling and, separately, by push through auth_web's webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from redis.asyncio import Redis
+
+from gcal.notifications import EventCreated, parse_notification
+from gcal.oauth import TokenGrant
+from gcal.services import Services
+from gcal.sync_schedule import member
+from tests.conftest import MakeAuthWeb
+from tests.harness import CALENDAR, CalendarApi, Emulator
+from tests.pipeline import Pipeline, pipeline, wait_until
+from tests.services import CLIENT_ID, AuthWeb
+
+EMAIL = "alice@example.com"
+SOON = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=2)
+FAST = {
+    "sync_enabled": True,
+    "sync_tick_seconds": 0.05,
+    "sync_calendar_list_interval_seconds": 3600,
+}
+
+
+def event(summary: str) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "start": {"dateTime": SOON.isoformat()},
+        "end": {"dateTime": (SOON + dt.timedelta(hours=1)).isoformat()},
+    }
+
+
+async def announced(pipe: Pipeline, summary: str, *, within: float = 15) -> list[EventCreated]:
+    """Wait until the stream holds an event_created for ``summary``; all of them."""
+    async with asyncio.timeout(within):
+        while True:  # the stream is written by the worker; poll it
+            found = []
+            for _, fields in await pipe.redis.xrange(pipe.keys.notification_stream):
+                note = parse_notification(fields[b"json"])
+                if isinstance(note, EventCreated) and note.event.get("summary") == summary:
+                    found.append(note)
+            if found:
+                return found
+            await asyncio.sleep(0.02)
+
+
+async def link(pipe: Pipeline, user_id: str = "u1") -> None:
+    """Link as the consent callback does (Accounts.link), so the schedule hears of it."""
+    access, refresh = pipe.emulator.grant(EMAIL, (CALENDAR,), client_id=CLIENT_ID)
+    grant = TokenGrant.model_validate(
+        {
+            "access_token": access,
+            "refresh_token": refresh,
+            "expires_at": dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+            "scopes": frozenset(pipe.settings.scopes) | {CALENDAR},
+        }
+    )
+    async with aiohttp.ClientSession() as http:
+        await Services.build(pipe.settings, pipe.redis, http).accounts.link(user_id, grant)
+
+
+@pytest.fixture
+async def api(emulator: Emulator) -> AsyncIterator[CalendarApi]:
+    access, _ = emulator.grant(EMAIL, (CALENDAR,))
+    async with aiohttp.ClientSession() as http:
+        yield CalendarApi(http, emulator, access)
+
+
+async def test_a_new_link_is_synced_at_once_then_changes_arrive_by_polling(
+    emulator: Emulator, redis: Redis, redis_prefix: str, api: CalendarApi
+) -> None:
+    await api.insert(event("before linking"))
+    async with pipeline(emulator, redis, redis_prefix, **FAST, sync_interval_seconds=0.5) as pipe:
+        await link(pipe)
+        assert await pipe.redis.zscore(pipe.keys.sync_due, member("u1")) == 0  # due now
+        await pipe.start_worker()
+        first = await announced(pipe, "before linking")
+        assert [n.calendar_id for n in first] == [EMAIL]  # the primary, found in the list
+        started = time.monotonic()
+        await api.insert(event("made later"))
+        later = await announced(pipe, "made later")
+        took = time.monotonic() - started
+    assert len(later) == 1
+    assert took < 0.5 + 2  # bounded by the polling interval
+
+
+async def test_a_change_reaches_subscribers_by_push_within_a_second(
+    emulator: Emulator,
+    redis: Redis,
+    redis_prefix: str,
+    api: CalendarApi,
+    make_auth_web: MakeAuthWeb,
+) -> None:
+    auth_web: AuthWeb = await make_auth_web()
+    webhook = f"{auth_web.url}/webhooks/google/calendar"
+    settings = {**FAST, "sync_push_interval_seconds": 3600, "push_webhook_url": webhook}
+    async with pipeline(emulator, redis, auth_web.settings.redis_prefix, **settings) as pipe:
+        await link(pipe)
+        await pipe.start_worker()
+        await api.insert(event("first"))
+        await announced(pipe, "first")
+        channels = emulator.store.channels
+        await wait_until(lambda: bool(channels))  # the sync opened a channel after listing
+        started = time.monotonic()
+        await api.insert(event("pushed"))
+        pushed = await announced(pipe, "pushed", within=5)
+        took = time.monotonic() - started
+    assert len(pushed) == 1
+    assert took < 2  # polling would take an hour here
+    [channel] = channels.values()
+    assert channel.delivered >= 2  # the "sync" message, then the change
