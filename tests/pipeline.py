@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,12 +141,15 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 class WorkerProcess:
-    """``python -m worker`` as a child process, with the given settings."""
+    """``python -m worker`` as a child process, with the given settings. Its log (stderr) is
+    read as it comes, so a busy worker never blocks on a full pipe."""
 
     def __init__(self, settings: Settings, *args: str) -> None:
         self.settings = settings
         self.args = args
         self.proc: asyncio.subprocess.Process | None = None
+        self._log: list[bytes] = []
+        self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> WorkerProcess:
         self.proc = await asyncio.create_subprocess_exec(
@@ -157,18 +160,26 @@ class WorkerProcess:
             env={**os.environ, **settings_env(self.settings)},
             stderr=asyncio.subprocess.PIPE,
         )
+        self._reader = asyncio.create_task(self._read(self.proc))
         return self
+
+    async def _read(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stderr is not None
+        while chunk := await proc.stderr.read(65536):
+            self._log.append(chunk)
 
     async def wait(self, within: float = 30) -> tuple[int, str]:
         """Exit code and stderr, once the process has exited (killed after ``within`` s)."""
         assert self.proc is not None
+        assert self._reader is not None
         try:
-            _, err = await asyncio.wait_for(self.proc.communicate(), within)
+            await asyncio.wait_for(self.proc.wait(), within)
         except TimeoutError:
             self.proc.kill()
-            _, err = await self.proc.communicate()
+            await self.proc.wait()
+        await self._reader
         assert self.proc.returncode is not None
-        return self.proc.returncode, err.decode(errors="replace")
+        return self.proc.returncode, b"".join(self._log).decode(errors="replace")
 
     def signal(self, sig: int) -> None:
         assert self.proc is not None
@@ -181,3 +192,10 @@ async def wait_until(predicate: Callable[[], bool], within: float = 20) -> None:
         # The condition lives in another component (emulator state), with no event to await.
         while not predicate():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
+
+
+async def wait_until_async(check: Callable[[], Awaitable[bool]], within: float = 20) -> None:
+    """:func:`wait_until` for a condition read over the network (state in Redis)."""
+    async with asyncio.timeout(within):
+        while not await check():  # noqa: ASYNC110 - written by other processes
+            await asyncio.sleep(0.02)
