@@ -130,7 +130,8 @@ async def test_a_thousand_users_two_workers_each_calendar_synced_once_per_round(
 
             async def settled() -> bool:
                 busy = await pipe.redis.zcard(pipe.keys.sync_running)
-                return busy == 0 and await pipe.redis.zcard(pipe.keys.queue) == 0
+                queued = await pipe.redis.zcard(pipe.keys.queue)
+                return bool(busy == 0 and queued == 0)
 
             await wait_until(lambda: requests["events.list"] >= users, within=120)
             await wait_until_async(settled)
