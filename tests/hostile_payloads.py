@@ -46,6 +46,11 @@ def corpus() -> list[Case]:
         ("t-string", job(t="x"), "invalid_request"),
         ("t-digit-string", job(t="1"), "invalid_request"),
         ("t-list", job(t=[1]), "invalid_request"),
+        # t past the worker's tries (GCAL_JOB_MAX_TRIES, 8 here): arq would never run the job
+        # and report its tries used up by crashing workers, `internal` (found by the fuzz).
+        ("t-beyond-tries", job(t=9), "invalid_request"),
+        ("t-huge", job(t=1_000_000), "invalid_request"),
+        ("t-last-try", job(t=8), "ok"),
         # et (enqueue time) that arq cannot subtract or turn into a date.
         ("et-string", job(et="x"), "invalid_request"),
         ("et-null", job(et=None), "invalid_request"),
