@@ -80,6 +80,26 @@ def corpus() -> list[Case]:
             job("get_events", {"user_id": "u1", "time_zone": "Europe/\x00Zurich"}),
             "invalid_request",
         ),
+        # An etag is sent as the If-Match header: a line break or other control character
+        # was refused by the HTTP client mid-job, `internal` (found by the fuzz).
+        (
+            "etag-header-injection",
+            job(
+                "update_event",
+                {
+                    "user_id": "u1",
+                    "event_id": "abc",
+                    "etag": '"1"\r\nX-Injected: 1',
+                    "patch": {"summary": "x"},
+                },
+            ),
+            "invalid_request",
+        ),
+        (
+            "etag-control-char",
+            job("delete_event", {"user_id": "u1", "event_id": "abc", "etag": '"1\x00"'}),
+            "invalid_request",
+        ),
         ("k-list", job(k=["u1"]), "invalid_request"),
         ("a-null", job(a=None), "invalid_request"),
         ("a-positional", job(a=["u1"]), "invalid_request"),
