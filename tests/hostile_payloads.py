@@ -35,6 +35,12 @@ def job(
     ).encode()
 
 
+def _deep_args(depth: int) -> bytes:
+    """A job whose arguments hold a list nested ``depth`` deep."""
+    nested = b"[" * depth + b"]" * depth
+    return job(k={"user_id": "u1", "deep": 0}).replace(b'"deep": 0', b'"deep": ' + nested)
+
+
 def _id(name: str) -> bytes:
     return f"hostile-{name}-{time.monotonic_ns()}".encode()
 
@@ -113,6 +119,22 @@ def corpus() -> list[Case]:
         ("deep-json", b"[" * 100_000 + b"]" * 100_000, "invalid_request"),
         ("huge-json", job(k={"user_id": "u1", "pad": "x" * 1_100_000}), "invalid_request"),
         ("control-chars", job(k={"user_id": "u\x00\x1b1"}), "invalid_request"),
+        # Shapes the fuzz (tests/test_fuzz_queue.py) sends, kept as fixed cases.
+        ("et-nan", job(et=float("nan")), "invalid_request"),
+        ("et-zero", job(et=0), "ok"),
+        ("int-too-long", job().replace(b'"t": null', b'"t": ' + b"9" * 5000), "invalid_request"),
+        ("payload-empty", b"", "invalid_request"),
+        ("payload-truncated", job()[:-1], "invalid_request"),
+        # Python's json reads bytes with surrogatepass: raw surrogate bytes act as the escape.
+        (
+            "surrogate-raw-bytes",
+            job(k={"user_id": "\ud800"}).replace(b"\\ud800", b"\xed\xa0\x80"),
+            "invalid_request",
+        ),
+        # Around the recursion limit, parsing the payload and re-encoding the arguments part
+        # ways: either way the answer is invalid_request, never internal.
+        ("deep-args-975", _deep_args(975), "invalid_request"),
+        ("deep-args-1000", _deep_args(1000), "invalid_request"),
         ("good", job(), "ok"),
     ]
     cases = [Case(name, _id(name), payload, expect) for name, payload, expect in raw]
@@ -124,6 +146,10 @@ def corpus() -> list[Case]:
         Case("id-space", _id("space") + b" x", job(), "invalid_request"),
         Case("id-too-long", b"x" * 200 + _id("long"), job(), "invalid_request"),
         Case("id-dots", b".." + _id("dots"), job(), "ok"),
+        Case("id-empty", b"", job(), "invalid_request"),
+        Case("id-128", _id("128").ljust(128, b"x"), job(), "ok"),
+        Case("id-129", _id("129").ljust(129, b"x"), job(), "invalid_request"),
+        Case("id-surrogate-bytes", _id("cesu") + b"\xed\xa0\x80", job(), "dead_letter"),
         # The queue names a job whose payload is missing, or stored as another Redis type.
         Case("no-payload", _id("no-payload"), None, "invalid_request"),
         Case("payload-wrong-type", _id("hash"), job(), "invalid_request", hash_payload=True),
