@@ -33,6 +33,9 @@ _NEW_EVENT_ID = re.compile(r"[a-v0-9]{5,1024}")
 _EVENT_ID = re.compile(r"[A-Za-z0-9_]{1,1024}")
 # Longer than any IANA zone name ("America/Argentina/ComodRivadavia" is 32).
 _MAX_ZONE_NAME = 64
+# An entity tag travels as the If-Match header: visible ASCII and spaces (RFC 9110 §8.8.3;
+# Google's are quoted digits). A control character there is a header injection.
+_ETAG = re.compile(r"[\x20-\x7e]*")
 # RRULE/EXRULE take no parameters; RDATE/EXDATE may (``EXDATE;TZID=Europe/Zurich:...``).
 _RECURRENCE = re.compile(r"(?:RRULE:|EXRULE:|(?:RDATE|EXDATE)[;:])[\x21-\x7e]+")
 
@@ -101,6 +104,12 @@ def _check_event_id(value: str) -> str:
     return value
 
 
+def _check_etag(value: str) -> str:
+    if not _ETAG.fullmatch(value):
+        raise ValueError("must be an etag as Google returns it (printable ASCII)")
+    return value
+
+
 def _check_recurrence_line(value: str) -> str:
     if not _RECURRENCE.fullmatch(value):
         raise ValueError("must be one RRULE:, EXRULE:, RDATE: or EXDATE: line without spaces")
@@ -118,6 +127,7 @@ CalendarId = Annotated[
 ]
 EventId = Annotated[str, AfterValidator(_check_event_id)]
 NewEventId = Annotated[str, AfterValidator(_check_new_event_id)]
+ETag = Annotated[str, StringConstraints(max_length=200), AfterValidator(_check_etag)]
 
 Summary = Annotated[str, StringConstraints(max_length=1024), BeforeValidator(_strip_controls)]
 Description = Annotated[

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from gcal.errors import Conflict, Gone, PreconditionFailed
 from gcal.event_queries import BASIC_EVENT_FIELDS, EventQuery
 from gcal.event_writes import EventInput, EventPatch
-from gcal.scalars import CalendarId, EventId
+from gcal.scalars import CalendarId, ETag, EventId
 from gcal.scopes import READ_EVENTS, WRITE_EVENTS
 from gcal.services import Services
 from jobs.arguments import JobArgs, SendUpdates
@@ -133,7 +133,7 @@ class UpdateEventArgs(JobArgs):
     calendar_id: CalendarId = "primary"
     event_id: EventId
     patch: EventPatch
-    etag: str | None = Field(default=None, max_length=200)
+    etag: ETag | None = None
     send_updates: SendUpdates = "none"
 
 
@@ -172,7 +172,7 @@ class DeleteEventArgs(JobArgs):
 
     calendar_id: CalendarId = "primary"
     event_id: EventId
-    etag: str | None = Field(default=None, max_length=200)
+    etag: ETag | None = None
     send_updates: SendUpdates = "none"
 
 

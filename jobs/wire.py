@@ -24,7 +24,8 @@ MAX_PAYLOAD_BYTES = 1_000_000
 JOB_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # arq turns ``et`` into a datetime: keep it within what datetime can hold (1970..9999).
 MAX_ENQUEUE_MS = 253_402_300_799_000
-# arq compares ``t`` with its own try counter.
+# arq compares ``t`` with its own try counter. The worker passes its own, lower, limit: a job
+# whose ``t`` is past the worker's tries would never run (arq reports its tries used up).
 MAX_TRY = 1_000_000
 # The one keyword arq passes a job function: the producer's arguments, whole.
 ARGUMENTS = "arguments"
@@ -69,8 +70,10 @@ def _whole_number(value: object, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def loads_job(data: bytes | str) -> dict[str, Any]:
-    """arq's job deserializer: a well-formed JSON job payload, or ``ValueError``."""
+def loads_job(data: bytes | str, *, max_try: int = MAX_TRY) -> dict[str, Any]:
+    """arq's job deserializer: a well-formed JSON job payload, or ``ValueError``.
+
+    ``max_try``: the highest ``t`` accepted, the worker's tries (``GCAL_JOB_MAX_TRIES``)."""
     if len(data) > MAX_PAYLOAD_BYTES:
         raise ValueError(f"a job payload is at most {MAX_PAYLOAD_BYTES} bytes")
     value = json.loads(data)
@@ -82,7 +85,7 @@ def loads_job(data: bytes | str) -> dict[str, Any]:
         raise ValueError("a job payload names its job in 'f'")
     if not isinstance(positional, list) or not isinstance(named, dict):
         raise ValueError("a job payload has 'a' (a list) and 'k' (an object)")
-    if job_try is not None and not _whole_number(job_try, 1, MAX_TRY):
+    if job_try is not None and not _whole_number(job_try, 1, min(max_try, MAX_TRY)):
         raise ValueError("a job payload's 't' is null or a try number")
     if not _whole_number(enqueued, 0, MAX_ENQUEUE_MS):
         raise ValueError("a job payload's 'et' is the enqueue time in ms since the epoch")

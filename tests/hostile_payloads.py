@@ -35,6 +35,12 @@ def job(
     ).encode()
 
 
+def _deep_args(depth: int) -> bytes:
+    """A job whose arguments hold a list nested ``depth`` deep."""
+    nested = b"[" * depth + b"]" * depth
+    return job(k={"user_id": "u1", "deep": 0}).replace(b'"deep": 0', b'"deep": ' + nested)
+
+
 def _id(name: str) -> bytes:
     return f"hostile-{name}-{time.monotonic_ns()}".encode()
 
@@ -46,6 +52,11 @@ def corpus() -> list[Case]:
         ("t-string", job(t="x"), "invalid_request"),
         ("t-digit-string", job(t="1"), "invalid_request"),
         ("t-list", job(t=[1]), "invalid_request"),
+        # t past the worker's tries (GCAL_JOB_MAX_TRIES, 8 here): arq would never run the job
+        # and report its tries used up by crashing workers, `internal` (found by the fuzz).
+        ("t-beyond-tries", job(t=9), "invalid_request"),
+        ("t-huge", job(t=1_000_000), "invalid_request"),
+        ("t-last-try", job(t=8), "ok"),
         # et (enqueue time) that arq cannot subtract or turn into a date.
         ("et-string", job(et="x"), "invalid_request"),
         ("et-null", job(et=None), "invalid_request"),
@@ -75,6 +86,26 @@ def corpus() -> list[Case]:
             job("get_events", {"user_id": "u1", "time_zone": "Europe/\x00Zurich"}),
             "invalid_request",
         ),
+        # An etag is sent as the If-Match header: a line break or other control character
+        # was refused by the HTTP client mid-job, `internal` (found by the fuzz).
+        (
+            "etag-header-injection",
+            job(
+                "update_event",
+                {
+                    "user_id": "u1",
+                    "event_id": "abc",
+                    "etag": '"1"\r\nX-Injected: 1',
+                    "patch": {"summary": "x"},
+                },
+            ),
+            "invalid_request",
+        ),
+        (
+            "etag-control-char",
+            job("delete_event", {"user_id": "u1", "event_id": "abc", "etag": '"1\x00"'}),
+            "invalid_request",
+        ),
         ("k-list", job(k=["u1"]), "invalid_request"),
         ("a-null", job(a=None), "invalid_request"),
         ("a-positional", job(a=["u1"]), "invalid_request"),
@@ -88,6 +119,22 @@ def corpus() -> list[Case]:
         ("deep-json", b"[" * 100_000 + b"]" * 100_000, "invalid_request"),
         ("huge-json", job(k={"user_id": "u1", "pad": "x" * 1_100_000}), "invalid_request"),
         ("control-chars", job(k={"user_id": "u\x00\x1b1"}), "invalid_request"),
+        # Shapes the fuzz (tests/test_fuzz_queue.py) sends, kept as fixed cases.
+        ("et-nan", job(et=float("nan")), "invalid_request"),
+        ("et-zero", job(et=0), "ok"),
+        ("int-too-long", job().replace(b'"t": null', b'"t": ' + b"9" * 5000), "invalid_request"),
+        ("payload-empty", b"", "invalid_request"),
+        ("payload-truncated", job()[:-1], "invalid_request"),
+        # Python's json reads bytes with surrogatepass: raw surrogate bytes act as the escape.
+        (
+            "surrogate-raw-bytes",
+            job(k={"user_id": "\ud800"}).replace(b"\\ud800", b"\xed\xa0\x80"),
+            "invalid_request",
+        ),
+        # Around the recursion limit, parsing the payload and re-encoding the arguments part
+        # ways: either way the answer is invalid_request, never internal.
+        ("deep-args-975", _deep_args(975), "invalid_request"),
+        ("deep-args-1000", _deep_args(1000), "invalid_request"),
         ("good", job(), "ok"),
     ]
     cases = [Case(name, _id(name), payload, expect) for name, payload, expect in raw]
@@ -99,6 +146,10 @@ def corpus() -> list[Case]:
         Case("id-space", _id("space") + b" x", job(), "invalid_request"),
         Case("id-too-long", b"x" * 200 + _id("long"), job(), "invalid_request"),
         Case("id-dots", b".." + _id("dots"), job(), "ok"),
+        Case("id-empty", b"", job(), "invalid_request"),
+        Case("id-128", _id("128").ljust(128, b"x"), job(), "ok"),
+        Case("id-129", _id("129").ljust(129, b"x"), job(), "invalid_request"),
+        Case("id-surrogate-bytes", _id("cesu") + b"\xed\xa0\x80", job(), "dead_letter"),
         # The queue names a job whose payload is missing, or stored as another Redis type.
         Case("no-payload", _id("no-payload"), None, "invalid_request"),
         Case("payload-wrong-type", _id("hash"), job(), "invalid_request", hash_payload=True),

@@ -12,6 +12,7 @@ HTTP session to Google, the accounts, the rate limiter...) on arq's Redis connec
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -94,7 +95,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "health_check_interval": HEALTH_CHECK_SECONDS,
         "health_check_key": keys.worker_health(socket.gethostname(), os.getpid()),
         "job_serializer": wire.dumps,
-        "job_deserializer": wire.loads_job,
+        "job_deserializer": functools.partial(wire.loads_job, max_try=settings.job_max_tries),
         "log_results": False,  # results hold users' calendar data
     }
 
