@@ -311,6 +311,14 @@ def _get_free_busy(draw: st.DrawFn) -> dict[str, Any]:
 
 _user_only = st.fixed_dictionaries({"user_id": user_ids})
 
+
+@st.composite
+def _sync_calendar(draw: st.DrawFn) -> dict[str, Any]:
+    out: dict[str, Any] = {"user_id": draw(user_ids)}
+    _optional(draw, out, "calendar_id", calendar_ids)
+    return out
+
+
 VALID_ARGUMENTS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "get_events": _get_events(),
     "create_event": _create_event(),
@@ -318,6 +326,8 @@ VALID_ARGUMENTS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "delete_event": _delete_event(),
     "list_calendars": _user_only,
     "get_free_busy": _get_free_busy(),
+    "sync_calendar": _sync_calendar(),
+    "sync_calendars": _user_only,
     "disconnect": _user_only,
 }
 

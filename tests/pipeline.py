@@ -163,6 +163,15 @@ class WorkerProcess:
         self._reader = asyncio.create_task(self._read(self.proc))
         return self
 
+    @property
+    def log(self) -> bytes:
+        """What the worker has logged so far."""
+        return b"".join(self._log)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
     async def _read(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stderr is not None
         while chunk := await proc.stderr.read(65536):

@@ -68,43 +68,28 @@ UNKNOWN = "<unknown>"
 
 
 class DrainedWorker:
-    """A ``WorkerProcess`` whose stderr is read as it is written: thousands of jobs log more
-    than a pipe holds, and a worker blocked on a full pipe would look hung."""
+    """A ``WorkerProcess`` (whose log is read as it is written) stopped with SIGTERM."""
 
     def __init__(self, process: WorkerProcess) -> None:
         self.process = process
-        self.log = bytearray()
-        self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> DrainedWorker:
         await self.process.start()
-        self._reader = asyncio.create_task(self._drain())
         return self
 
-    async def _drain(self) -> None:
-        proc = self.process.proc
-        assert proc is not None
-        assert proc.stderr is not None
-        while chunk := await proc.stderr.read(1 << 16):
-            self.log += chunk
+    @property
+    def log(self) -> bytes:
+        return self.process.log
 
     @property
     def running(self) -> bool:
-        return self.process.proc is not None and self.process.proc.returncode is None
+        return self.process.running
 
     async def stop(self) -> int:
         """SIGTERM, then the exit code (killed if it does not exit within 30 s)."""
-        proc = self.process.proc
-        assert proc is not None
-        assert self._reader is not None
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            code = await asyncio.wait_for(proc.wait(), 30)
-        except TimeoutError:
-            proc.kill()
-            code = await proc.wait()
-        await self._reader
+        if self.process.running:
+            self.process.signal(signal.SIGTERM)
+        code, _ = await self.process.wait(30)
         return code
 
 
