@@ -28,6 +28,7 @@ from gcal.crypto import Cipher, cipher_for
 from gcal.keys import RedisKeys
 from gcal.notifications import Notifier
 from gcal.oauth import OAuthClient
+from gcal.observer import NO_OBSERVER, GoogleObserver
 from gcal.ratelimit import RateLimiter
 from gcal.settings import Settings
 from gcal.tokens import TokenStore
@@ -54,11 +55,17 @@ class Services:
     calendar: CalendarClient
 
     @classmethod
-    def build(cls, settings: Settings, redis: Redis, http: aiohttp.ClientSession) -> Services:
+    def build(
+        cls,
+        settings: Settings,
+        redis: Redis,
+        http: aiohttp.ClientSession,
+        observer: GoogleObserver = NO_OBSERVER,
+    ) -> Services:
         keys = RedisKeys(settings.redis_prefix)
         cipher = cipher_for(settings)
         notifier = Notifier(redis, keys)
-        oauth = OAuthClient(settings, http)
+        oauth = OAuthClient(settings, http, observer)
         tokens = TokenStore(redis, keys, cipher)
         accounts = Accounts(
             tokens,
@@ -82,16 +89,16 @@ class Services:
             accounts=accounts,
             consents=ConsentStates(redis, keys, cipher, ttl=settings.state_ttl),
             limiter=limiter,
-            calendar=CalendarClient(settings, http, accounts, gate=limiter),
+            calendar=CalendarClient(settings, http, accounts, gate=limiter, observer=observer),
         )
 
 
 @contextlib.asynccontextmanager
 async def open_services(
-    settings: Settings, *, redis: Redis | None = None
+    settings: Settings, *, redis: Redis | None = None, observer: GoogleObserver = NO_OBSERVER
 ) -> AsyncIterator[Services]:
     """:class:`Services` with an HTTP pool (and a Redis client, unless ``redis`` is given)
-    opened here and closed on exit."""
+    opened here and closed on exit; ``observer`` sees every request to Google."""
     client = redis if redis is not None else Redis.from_url(str(settings.redis_url))
     try:
         connector = aiohttp.TCPConnector(limit=HTTP_CONNECTIONS)
@@ -101,7 +108,7 @@ async def open_services(
             # this way). Retries are the retry budget's alone (gcal.retry_budget): a hidden
             # third layer would double what a job may send Google.
             http._retry_connection = False
-            yield Services.build(settings, client, http)
+            yield Services.build(settings, client, http, observer)
     finally:
         if redis is None:
             await client.aclose()
