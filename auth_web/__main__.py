@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
 from aiohttp import web
 
 from auth_web.app import create_app
 from auth_web.health import probe
+from gcal import logs
 from gcal.settings import Settings
 
 
@@ -21,10 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m auth_web", description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 0 if auth_web answers")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
-    )
     settings = Settings()
+    logs.configure(settings.log_format, settings.log_level)
     if args.check:
         return 0 if asyncio.run(probe(settings)) else 1
     web.run_app(

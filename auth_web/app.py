@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from redis.asyncio import Redis
 
-from auth_web import health, linking
+from auth_web import health, linking, request_metrics
 from auth_web.deps import DEPS, Deps
 from auth_web.metrics import Metrics
 from gcal.services import open_services
@@ -22,7 +22,7 @@ from gcal.settings import Settings
 
 
 def create_app(settings: Settings, *, redis: Redis | None = None) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[request_metrics.middleware])
     app.add_routes(linking.routes)
     app.add_routes(health.routes)
 

@@ -40,6 +40,8 @@ def job_settings(emulator: Emulator, prefix: str, **changes: object) -> Settings
         "retry_base_seconds": 0.01,
         "retry_max_seconds": 0.05,
         "worker_drain_seconds": 1,
+        # Many workers share this host: a test that scrapes metrics picks a port of its own.
+        "worker_metrics_port": 0,
     }
     values.update(changes)
     return settings_for(emulator, "http://127.0.0.1/unused", prefix, **values)
