@@ -246,7 +246,9 @@ def main(argv: list[str] | None = None) -> None:
             if args.worker_metrics_port
             else "metrics off"
         )
-
+        jobs_env = f"GCAL_REDIS_URL={redis_shell} " + (
+            "" if prefix == "gcal" else f"GCAL_REDIS_PREFIX={prefix} "
+        )
         print(  # noqa: T201
             f"""
 gcal-jobs dev stack is up
@@ -260,6 +262,8 @@ Link an account:
   {approve}
 Then run a job for that user (any language can; this uses redis-cli):
   REDIS_URL={redis_shell} {prefix_env}examples/enqueue.sh get_events '{{"user_id": "demo-user"}}'
+or with the jobs CLI (python -m jobs --help):
+  {jobs_env}.venv/bin/python -m jobs get-events demo-user
 Ctrl-C stops everything.
 """,
             flush=True,

@@ -13,6 +13,7 @@ revocation, linking) is :mod:`gcal.accounts`; this module only keeps them.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
@@ -93,14 +94,18 @@ class TokenStore:
         new = self.seal(user_id, tokens) if tokens is not None else b""
         return bool(await self._compare_and_set(keys=[self._keys.tokens(user_id)], args=[old, new]))
 
-    async def rotate_all(self) -> int:
+    async def rotate_all(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Re-encrypt every stored token set under the cipher's current key (key rotation).
 
-        Returns how many changed. Safe while the service runs: each value is replaced by
-        compare-and-set, and a token set rewritten meanwhile is already under the new key.
+        Returns how many changed; ``progress(checked, changed)`` is called after each token
+        set. Safe while the service runs: each value is replaced by compare-and-set, and a
+        token set rewritten meanwhile is already under the new key.
         """
-        changed = 0
+        changed = checked = 0
         async for key in self._redis.scan_iter(match=self._keys.tokens_pattern(), count=500):
+            checked += 1
+            if progress is not None:
+                progress(checked, changed)
             blob = await self._redis.get(key)
             if blob is None or self._cipher.is_current(blob):
                 continue
