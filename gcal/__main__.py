@@ -3,6 +3,7 @@
     python -m gcal new-key            print a new encryption key for GCAL_TOKEN_KEYS
     python -m gcal reencrypt-tokens   re-encrypt every stored token set under the first key
     python -m gcal env-example        print .env.example: every GCAL_* setting, its default
+    python -m gcal write-readme       rewrite the README's configuration table from Settings
 
 Key rotation: put a new key first in ``GCAL_TOKEN_KEYS`` (keep the old ones after it), roll
 out the processes, run ``reencrypt-tokens``, then drop the old keys. ``reencrypt-tokens``
@@ -19,7 +20,7 @@ import time
 
 from redis.asyncio import Redis
 
-from gcal import logs
+from gcal import logs, settings_table
 from gcal.crypto import Cipher, generate_key
 from gcal.envfile import render
 from gcal.environment import REDIS, settings_or_exit
@@ -65,15 +66,20 @@ def main(argv: list[str] | None = None) -> int:
         prog=PROG,
         description=__doc__.split("\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n".join(__doc__.split("\n")[2:6]),
+        epilog="\n".join(__doc__.split("\n")[2:7]),
     )
-    parser.add_argument("command", choices=["new-key", "reencrypt-tokens", "env-example"])
+    parser.add_argument(
+        "command", choices=["new-key", "reencrypt-tokens", "env-example", "write-readme"]
+    )
     args = parser.parse_args(argv)
     if args.command == "new-key":
         print(generate_key())  # noqa: T201
         return 0
     if args.command == "env-example":
         sys.stdout.write(render())
+        return 0
+    if args.command == "write-readme":
+        print(settings_table.write())  # noqa: T201
         return 0
     settings = settings_or_exit(PROG, only=(*REDIS, "token_keys"))
     logs.configure(settings.log_format, settings.log_level)
