@@ -19,7 +19,8 @@ Settings: ``GCAL_REDIS_URL`` and ``GCAL_REDIS_PREFIX`` (nothing else) for every 
 ``GCAL_REDIRECT_URI`` (auth_web's address is its origin, unless ``--auth-url``).
 
 Exit status: 0 done (a job's result ``ok``), 1 the job's result is an error, 2 bad usage or
-configuration, 3 no result within ``--timeout``, 4 auth_web or Redis refused or unreachable.
+configuration, 3 no result within ``--timeout``, 4 auth_web or Redis refused or unreachable,
+130 interrupted (Ctrl-C; for ``watch``, how it ends: 0).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from jobs.registry import JOBS
 
 PROG = "python -m jobs"
 OK, JOB_FAILED, USAGE, NO_RESULT, UNREACHABLE = 0, 1, 2, 3, 4
+INTERRUPTED = 130
 # How long one XREAD waits before asking again (so Ctrl-C is never held up long), ms.
 _WATCH_BLOCK_MS = 1000
 
@@ -298,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return asyncio.run(command(settings, args))
     except KeyboardInterrupt:
-        return OK
+        # Ctrl-C is how watch ends; anything else was cut short (the shell's 128 + SIGINT).
+        return OK if args.command == "watch" else INTERRUPTED
     except (RedisError, OSError) as err:
         print(f"{PROG}: Redis is unreachable ({type(err).__name__})", file=sys.stderr)  # noqa: T201
         return UNREACHABLE

@@ -8,7 +8,9 @@ Each command runs as a child process with only the ``GCAL_*`` variables the test
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import socket
 import sys
 
 import pytest
@@ -160,3 +162,28 @@ async def test_the_log_settings_are_checked_by_every_command(argv: tuple[str, ..
     code, _, err = await run(*argv, env=bare_env(GCAL_DEV_MODE="true", GCAL_LOG_LEVEL="chatty"))
     assert code == 2
     assert "GCAL_LOG_LEVEL" in err
+
+
+async def test_a_taken_metrics_port_stops_the_worker_with_one_line(
+    redis_url: str, redis_prefix: str
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = bare_env(
+            GCAL_DEV_MODE="true",
+            GCAL_REDIS_URL=redis_url,
+            GCAL_REDIS_PREFIX=redis_prefix,
+            GCAL_LOG_FORMAT="json",
+            GCAL_WORKER_METRICS_PORT=str(taken.getsockname()[1]),
+        )
+        code, _, err = await run("worker", env=env)
+    assert code == 2
+    lines = err.splitlines()
+    refusal = [line for line in lines if line.startswith("python -m worker: bad configuration")]
+    assert len(refusal) == 1, err
+    assert "GCAL_WORKER_METRICS_PORT: cannot listen on 127.0.0.1:" in refusal[0]
+    assert "Traceback" not in err
+    logged = [json.loads(line) for line in lines if line not in refusal]  # the rest is JSON
+    assert logged, err
+    assert {"time", "level", "logger", "message"} <= set(logged[0])
