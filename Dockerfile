@@ -38,15 +38,19 @@ RUN useradd --no-log-init --uid 10001 --user-group \
         --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin gcal
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /app /app
-# auth_web listens on every address inside the container; compose and docker run map the port.
+# auth_web and the worker's /metrics listen on every address inside the container; compose
+# and docker run map the ports. Logs are JSON lines, for a log collector.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    GCAL_AUTH_WEB_HOST=0.0.0.0
+    GCAL_AUTH_WEB_HOST=0.0.0.0 \
+    GCAL_WORKER_METRICS_HOST=0.0.0.0 \
+    GCAL_LOG_FORMAT=json
 WORKDIR /app
 USER 10001:10001
-EXPOSE 8080
+# 8080: auth_web; 8081: a worker's Prometheus /metrics.
+EXPOSE 8080 8081
 # Probes the default command, auth_web. compose.yaml gives the worker and the emulator their
 # own (python -m worker --check; the emulator's /_emulator/healthz).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from redis.asyncio import Redis
 
-from auth_web import health, linking, webhooks
+from auth_web import health, linking, request_metrics, webhooks
 from auth_web.deps import DEPS, Deps
 from auth_web.errors import unexpected_errors
 from auth_web.metrics import Metrics
@@ -24,7 +24,13 @@ from gcal.settings import Settings
 
 
 def create_app(settings: Settings, *, redis: Redis | None = None) -> web.Application:
-    app = web.Application(middlewares=[unexpected_errors(browser_routes=linking.BROWSER_ROUTES)])
+    # Outermost first: a request the error middleware turns into a page is still measured.
+    app = web.Application(
+        middlewares=[
+            request_metrics.middleware,
+            unexpected_errors(browser_routes=linking.BROWSER_ROUTES),
+        ]
+    )
     app.add_routes(linking.routes)
     app.add_routes(health.routes)
     app.add_routes(webhooks.routes)

@@ -75,6 +75,8 @@ class JobsEnv:
             "quota_user_per_window": 0,
             "quota_project_per_window": 0,
             "job_timeout": JOB_TIMEOUT,
+            # Metrics are still counted; no port is taken on a machine others use.
+            "worker_metrics_port": 0,
         }
         self.settings = Settings(**self.settings_json)
 

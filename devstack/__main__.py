@@ -1,7 +1,7 @@
 """``python -m devstack`` (``./dev run``): the whole service on one machine, nothing to configure.
 
     python -m devstack [--emulator-port 8765] [--auth-port 8080] [--redis-port PORT]
-                       [--auto-approve]
+                       [--worker-metrics-port 8081] [--auto-approve]
 
 Starts, as child processes:
 
@@ -14,7 +14,8 @@ Starts, as child processes:
   demo OAuth client registered for auth_web's callback on ``--auth-port``;
 * auth_web (``python -m auth_web``) on 127.0.0.1:``--auth-port``, every Google URL pointed at
   the emulator;
-* a job worker (``python -m worker``) on the same settings.
+* a job worker (``python -m worker``) on the same settings, its Prometheus metrics on
+  127.0.0.1:``--worker-metrics-port`` (0: off).
 
 A port that is already taken is an error naming it, before anything starts. Once everything
 answers it prints which Redis it uses and what to do next. Dev-mode settings only: a fixed
@@ -57,10 +58,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--redis-port", type=int, default=0, help="the private Redis's port (default: a free one)"
     )
     parser.add_argument(
+        "--worker-metrics-port", type=int, default=8081, help="the worker's /metrics (0: off)"
+    )
+    parser.add_argument(
         "--auto-approve", action="store_true", help="emulator approves consent as login_hint"
     )
     args = parser.parse_args(argv)
-    for flag in ("emulator_port", "auth_port", "redis_port"):
+    for flag in ("emulator_port", "auth_port", "redis_port", "worker_metrics_port"):
         if not 0 <= getattr(args, flag) <= 65535:
             parser.error(f"--{flag.replace('_', '-')} must be a TCP port")
     if args.emulator_port == 0 or args.auth_port == 0:
@@ -166,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
                 "--emulator-port": args.emulator_port,
                 "--auth-port": args.auth_port,
                 "--redis-port": args.redis_port,
+                "--worker-metrics-port": args.worker_metrics_port,
             }
         )
         if given_url:
@@ -202,6 +207,8 @@ def main(argv: list[str] | None = None) -> None:
             "GCAL_TOKEN_KEYS": json.dumps([_token_key()]),
             "GCAL_AUTH_WEB_HOST": HOST,
             "GCAL_AUTH_WEB_PORT": str(args.auth_port),
+            "GCAL_WORKER_METRICS_HOST": HOST,
+            "GCAL_WORKER_METRICS_PORT": str(args.worker_metrics_port),
             "GCAL_SCOPES": json.dumps(
                 ["https://www.googleapis.com/auth/calendar.events", "openid", "email"]
             ),
@@ -234,19 +241,29 @@ def main(argv: list[str] | None = None) -> None:
             else 'then open the "url" it returns in a browser and approve.'
         )
         prefix_env = "" if prefix == "gcal" else f"GCAL_PREFIX={prefix} "
+        metrics = (
+            f"metrics on http://{HOST}:{args.worker_metrics_port}/metrics"
+            if args.worker_metrics_port
+            else "metrics off"
+        )
+        jobs_env = f"GCAL_REDIS_URL={redis_shell} " + (
+            "" if prefix == "gcal" else f"GCAL_REDIS_PREFIX={prefix} "
+        )
         print(  # noqa: T201
             f"""
 gcal-jobs dev stack is up
   redis      {redis_note}
   emulator   {emu}   (Google OAuth + Calendar v3; control API under {emu}/_emulator/)
   auth_web   {auth}   (API key: {DEV_API_KEY})
-  worker     queue {prefix}:queue on that Redis
+  worker     queue {prefix}:queue on that Redis; {metrics}
 
 Link an account:
   curl -s -H 'Authorization: Bearer {DEV_API_KEY}' '{auth}/auth/url/demo-user{hint}'
   {approve}
 Then run a job for that user (any language can; this uses redis-cli):
   REDIS_URL={redis_shell} {prefix_env}examples/enqueue.sh get_events '{{"user_id": "demo-user"}}'
+or with the jobs CLI (python -m jobs --help):
+  {jobs_env}.venv/bin/python -m jobs get-events demo-user
 Ctrl-C stops everything.
 """,
             flush=True,

@@ -39,6 +39,8 @@ import datetime as dt
 import email.utils
 import json
 import logging
+import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -49,6 +51,7 @@ import aiohttp
 from gcal.errors import GcalError, InvalidRequest, UpstreamUnavailable, from_google_response
 from gcal.event_queries import EventQuery
 from gcal.event_writes import EventWrite
+from gcal.observer import NO_OBSERVER, GoogleObserver
 from gcal.retry_budget import in_call_attempts, spend_on_retry
 from gcal.settings import Settings
 
@@ -90,10 +93,41 @@ class EventsPage:
         )
 
 
+# Google's name for each request this client sends (HTTP method, path under the API base),
+# for metrics: bounded label values, never an id from the path.
+_SEGMENT = "[^/]+"
+_API_METHODS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
+    (http_method, re.compile(path.replace("{}", _SEGMENT)), name)
+    for http_method, path, name in (
+        ("POST", "calendars/{}/events/watch", "events.watch"),
+        ("GET", "calendars/{}/events/{}/instances", "events.instances"),
+        ("GET", "calendars/{}/events", "events.list"),
+        ("POST", "calendars/{}/events", "events.insert"),
+        ("GET", "calendars/{}/events/{}", "events.get"),
+        ("PATCH", "calendars/{}/events/{}", "events.patch"),
+        ("PUT", "calendars/{}/events/{}", "events.update"),
+        ("DELETE", "calendars/{}/events/{}", "events.delete"),
+        ("GET", "calendars/{}", "calendars.get"),
+        ("GET", "users/me/calendarList", "calendarList.list"),
+        ("POST", "freeBusy", "freebusy.query"),
+        ("POST", "channels/stop", "channels.stop"),
+    )
+)
+
+
+def api_method(http_method: str, path: str) -> str:
+    """Google's method name for a request (``events.list``), or ``other``."""
+    for method, pattern, name in _API_METHODS:
+        if method == http_method and pattern.fullmatch(path):
+            return name
+    return "other"
+
+
 @dataclass(frozen=True)
 class _Request:
     """One API request, as sent on every attempt."""
 
+    api: str  # Google's method name, for the observer
     method: str
     url: str
     params: list[tuple[str, str]]
@@ -181,8 +215,10 @@ class CalendarClient:
         session: aiohttp.ClientSession,
         tokens: TokenSource,
         gate: RequestGate | None = None,
+        observer: GoogleObserver = NO_OBSERVER,
     ) -> None:
         self._base = str(settings.calendar_api_base)
+        self._observer = observer
         self._session = session
         self._tokens = tokens
         self._gate = gate
@@ -350,6 +386,7 @@ class CalendarClient:
     ) -> T:
         """One API call: a round of retried requests, and one more round after a 401."""
         request = _Request(
+            api=api_method(method, path),
             method=method,
             url=self._base + path,
             params=list(params.items() if isinstance(params, Mapping) else params or ()),
@@ -396,6 +433,7 @@ class CalendarClient:
         if request.data is not None:
             headers["Content-Type"] = "application/json"
         headers.update(request.headers)
+        started = time.perf_counter()
         try:
             async with self._session.request(
                 request.method,
@@ -407,8 +445,10 @@ class CalendarClient:
                 allow_redirects=False,  # an Authorization header never follows a redirect
             ) as resp:
                 body = await resp.read()
+                self._observer.request(request.api, str(resp.status), time.perf_counter() - started)
                 return resp.status, body, retry_after_seconds(resp.headers.get("Retry-After"))
         except (TimeoutError, aiohttp.ClientError) as err:
+            self._observer.request(request.api, "error", time.perf_counter() - started)
             # The exception's text may name the URL; never a header, so never the token.
             log.info("calendar %s: %s", request.method, type(err).__name__)
             raise UpstreamUnavailable(

@@ -59,7 +59,8 @@ def _plain(value: object) -> str | int | float | bool | None:
     return str(value)  # URLs, DSNs
 
 
-def _default(field: FieldInfo) -> object:
+def default_of(field: FieldInfo) -> object:
+    """The default of a settings field, as Settings would fill it in."""
     return field.get_default(call_default_factory=True)
 
 
@@ -68,6 +69,6 @@ def render(settings: type[BaseModel] = Settings) -> str:
     blocks = [HEADER]
     for name, field in settings.model_fields.items():
         lines = textwrap.wrap(field.description or "", width=96)
-        lines.append(f"{env_name(name, settings)}={env_value(_default(field))}")
+        lines.append(f"{env_name(name, settings)}={env_value(default_of(field))}")
         blocks.append("".join(f"# {line}\n" for line in lines))
     return "\n".join(blocks)

@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import secrets
+import time
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
@@ -41,6 +42,7 @@ from gcal.errors import (
     ScopeMissing,
     UpstreamUnavailable,
 )
+from gcal.observer import NO_OBSERVER, GoogleObserver
 from gcal.retry_budget import in_call_attempts, spend_on_retry
 from gcal.settings import Settings
 
@@ -54,6 +56,8 @@ _SCOPE_ALIASES = {
 # Asked for in every consent: identifies the account, grants no data access.
 OPENID = "openid"
 _TRANSIENT_ERRORS = frozenset({"internal_failure", "server_error", "temporarily_unavailable"})
+# The observer's method name of each token-endpoint grant.
+_TOKEN_METHODS = {"authorization_code": "oauth.exchange_code", "refresh_token": "oauth.refresh"}
 
 
 def normalize_scopes(scopes: Iterable[str]) -> frozenset[str]:
@@ -140,9 +144,15 @@ def _claim(claims: dict[str, Any], name: str) -> str | None:
 class OAuthClient:
     """Google's OAuth endpoints, as the service's registered client."""
 
-    def __init__(self, settings: Settings, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        session: aiohttp.ClientSession,
+        observer: GoogleObserver = NO_OBSERVER,
+    ) -> None:
         self._settings = settings
         self._session = session
+        self._observer = observer
         self._timeout = aiohttp.ClientTimeout(total=settings.http_timeout)
 
     def consent_url(self, *, state: str, code_challenge: str, login_hint: str | None = None) -> str:
@@ -181,9 +191,18 @@ class OAuthClient:
 
     async def refresh(self, refresh_token: str) -> TokenGrant:
         """A new access token; :class:`AuthRevoked` if the refresh token no longer works."""
-        payload = await self._post_token(
-            {"grant_type": "refresh_token", "refresh_token": refresh_token}
-        )
+        try:
+            payload = await self._post_token(
+                {"grant_type": "refresh_token", "refresh_token": refresh_token}
+            )
+        except AuthRevoked:
+            self._observer.refresh("revoked")
+            self._observer.revocation("google")
+            raise
+        except GcalError:
+            self._observer.refresh("failed")
+            raise
+        self._observer.refresh("ok")
         return self._grant(payload)
 
     async def revoke(self, token: str) -> None:
@@ -192,9 +211,10 @@ class OAuthClient:
             spend_on_retry(attempt)
             with attempt:
                 status, body = await self._post(
-                    str(self._settings.revoke_endpoint), {"token": token}
+                    str(self._settings.revoke_endpoint), {"token": token}, "oauth.revoke"
                 )
                 if status == 200:
+                    self._observer.revocation("service")
                     return
                 error = token_error(status, body)
                 if status == 400 and not error.retryable:
@@ -213,7 +233,9 @@ class OAuthClient:
         async for attempt in in_call_attempts():
             spend_on_retry(attempt)
             with attempt:
-                status, body = await self._post(str(self._settings.token_endpoint), form)
+                status, body = await self._post(
+                    str(self._settings.token_endpoint), form, _TOKEN_METHODS[form["grant_type"]]
+                )
                 if status != 200:
                     raise token_error(status, body, exchanging_code=exchanging_code)
                 try:
@@ -227,11 +249,16 @@ class OAuthClient:
                 return payload
         raise AssertionError("unreachable")  # pragma: no cover - retry_context re-raises
 
-    async def _post(self, url: str, form: dict[str, str]) -> tuple[int, bytes]:
+    async def _post(self, url: str, form: dict[str, str], method: str) -> tuple[int, bytes]:
+        """One HTTP exchange (``method`` names it for the observer)."""
+        started = time.perf_counter()
         try:
             async with self._session.post(url, data=form, timeout=self._timeout) as resp:
-                return resp.status, await resp.read()
+                body = await resp.read()
+                self._observer.request(method, str(resp.status), time.perf_counter() - started)
+                return resp.status, body
         except (TimeoutError, aiohttp.ClientError) as err:
+            self._observer.request(method, "error", time.perf_counter() - started)
             # The exception text may hold the URL only; never the form.
             raise UpstreamUnavailable(
                 f"Google's OAuth endpoint is unreachable ({type(err).__name__})"

@@ -28,6 +28,7 @@ from gcal.crypto import Cipher, cipher_for
 from gcal.keys import RedisKeys
 from gcal.notifications import Notifier
 from gcal.oauth import OAuthClient
+from gcal.observer import NO_OBSERVER, GoogleObserver
 from gcal.push import PushChannels
 from gcal.ratelimit import RateLimiter
 from gcal.settings import Settings
@@ -61,11 +62,17 @@ class Services:
     push: PushChannels
 
     @classmethod
-    def build(cls, settings: Settings, redis: Redis, http: aiohttp.ClientSession) -> Services:
+    def build(
+        cls,
+        settings: Settings,
+        redis: Redis,
+        http: aiohttp.ClientSession,
+        observer: GoogleObserver = NO_OBSERVER,
+    ) -> Services:
         keys = RedisKeys(settings.redis_prefix)
         cipher = cipher_for(settings)
         notifier = Notifier(redis, keys)
-        oauth = OAuthClient(settings, http)
+        oauth = OAuthClient(settings, http, observer)
         tokens = TokenStore(redis, keys, cipher)
         accounts = Accounts(
             tokens,
@@ -77,7 +84,7 @@ class Services:
             refresh_margin=settings.refresh_margin,
         )
         limiter = RateLimiter.from_settings(redis, keys, settings)
-        calendar = CalendarClient(settings, http, accounts, gate=limiter)
+        calendar = CalendarClient(settings, http, accounts, gate=limiter, observer=observer)
         sync = CalendarSync(redis, keys, calendar, notifier, settings)
         schedule = SyncSchedule(redis, keys)
         push = PushChannels(redis, keys, calendar, settings)
@@ -103,10 +110,10 @@ class Services:
 
 @contextlib.asynccontextmanager
 async def open_services(
-    settings: Settings, *, redis: Redis | None = None
+    settings: Settings, *, redis: Redis | None = None, observer: GoogleObserver = NO_OBSERVER
 ) -> AsyncIterator[Services]:
     """:class:`Services` with an HTTP pool (and a Redis client, unless ``redis`` is given)
-    opened here and closed on exit."""
+    opened here and closed on exit; ``observer`` sees every request to Google."""
     client = redis if redis is not None else Redis.from_url(str(settings.redis_url))
     try:
         connector = aiohttp.TCPConnector(limit=HTTP_CONNECTIONS)
@@ -116,7 +123,7 @@ async def open_services(
             # this way). Retries are the retry budget's alone (gcal.retry_budget): a hidden
             # third layer would double what a job may send Google.
             http._retry_connection = False
-            yield Services.build(settings, client, http)
+            yield Services.build(settings, client, http, observer)
     finally:
         if redis is None:
             await client.aclose()

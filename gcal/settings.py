@@ -12,7 +12,17 @@ to Google in production and to the local emulator (`python -m emulator`) in test
 
 from __future__ import annotations
 
-from pydantic import AnyHttpUrl, Field, RedisDsn, SecretStr, field_validator, model_validator
+from typing import Annotated, Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    BeforeValidator,
+    Field,
+    RedisDsn,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 GOOGLE_AUTHORIZATION_ENDPOINT = "https://accounts.google.com/o/oauth2/v2/auth"
@@ -26,6 +36,10 @@ CALENDAR_EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events"
 
 # Values that mark a secret as "not configured"; refused outside dev mode.
 _PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev"})
+
+
+def _capitals(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
 
 
 class Settings(BaseSettings):
@@ -210,6 +224,27 @@ class Settings(BaseSettings):
         ge=0,
         le=1,
         description="Fraction added to the quota window, headroom for network-delay jitter.",
+    )
+
+    # Observability.
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines as text, or as JSON objects one per line (the container "
+        "image's default).",
+    )
+    log_level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_capitals)
+    ] = Field(default="INFO", description="The lowest level logged.")
+    worker_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address the worker's Prometheus /metrics listens on (0.0.0.0 in a container).",
+    )
+    worker_metrics_port: int = Field(
+        default=8081,
+        ge=0,
+        le=65535,
+        description="Port of the worker's Prometheus /metrics; 0 turns it off. Worker "
+        "processes sharing a host (and its network) each need their own.",
     )
 
     @field_validator("calendar_api_base")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -182,15 +183,20 @@ class TokenStore:
         await self._redis.delete(self._keys.reconsent(user_id))
         return True
 
-    async def rotate_all(self) -> Rotation:
+    async def rotate_all(self, progress: Callable[[int, int], None] | None = None) -> Rotation:
         """Re-encrypt every stored token set under the cipher's current key (key rotation).
 
         Safe while the service runs: each value is replaced by compare-and-set, and a token
         set rewritten meanwhile is already under the new key. A value no configured key opens
         is left as it is and counted: its key is missing from the list.
+        ``progress(checked, changed)`` is called after each token set.
         """
         rotation = Rotation()
+        checked = 0
         async for key in self._redis.scan_iter(match=self._keys.tokens_pattern(), count=500):
+            checked += 1
+            if progress is not None:
+                progress(checked, rotation.changed)
             blob = await self._redis.get(key)
             if blob is None or self._cipher.is_current(blob):
                 continue

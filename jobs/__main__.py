@@ -1,20 +1,11 @@
-"""``python -m jobs write-contract``: regenerate ``docs/schemas/`` and the generated blocks of
-``docs/contract.md`` from the job declarations and the models."""
+"""``python -m jobs``: run jobs, get consent URLs, follow notifications, regenerate the
+contract (see :mod:`jobs.cli`, or ``python -m jobs --help``)."""
 
 from __future__ import annotations
 
-import argparse
+import sys
 
-from jobs import contract_doc, schemas
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m jobs", description=__doc__)
-    parser.add_argument("command", choices=["write-contract"])
-    parser.parse_args()
-    for path in [*schemas.write(), contract_doc.write()]:
-        print(path)  # noqa: T201
-
+from jobs.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -15,19 +15,23 @@ from redis.asyncio import Redis
 from devstack.redis_server import RedisServer, RedisServerError, find_binary
 from emulator.config import EmulatorConfig
 from tests.harness import Emulator, ThreadedEmulator, start_in_loop
+from tests.metrics_lint import promtool
 from tests.services import AuthWeb, start_auth_web
 
 MakeEmulator = Callable[..., Awaitable[Emulator]]
 MakeAuthWeb = Callable[..., Awaitable[AuthWeb]]
 
 
-def pytest_report_header() -> str:
-    """Which server binary the session's Redis runs (CI logs show it)."""
+def pytest_report_header() -> list[str]:
+    """Which server binary the session's Redis runs, and whether promtool checks the metrics
+    pages (CI logs show both)."""
+    tool = promtool()
+    lines = [f"promtool: {tool}" if tool else "promtool: not on PATH (our own checks only)"]
     try:
         binary = find_binary()
     except RedisServerError as err:
-        return f"redis server: {err}"
-    return f"redis server: {binary.origin} ({binary.path})"
+        return [f"redis server: {err}", *lines]
+    return [f"redis server: {binary.origin} ({binary.path})", *lines]
 
 
 @pytest.fixture(scope="session", autouse=True)

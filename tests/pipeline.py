@@ -42,6 +42,8 @@ def job_settings(emulator: Emulator, prefix: str, **changes: object) -> Settings
         "worker_drain_seconds": 1,
         # The sync scheduler runs only in the tests about it (it would enqueue jobs of its own).
         "sync_enabled": False,
+        # Many workers share this host: a test that scrapes metrics picks a port of its own.
+        "worker_metrics_port": 0,
     }
     values.update(changes)
     return settings_for(emulator, "http://127.0.0.1/unused", prefix, **values)

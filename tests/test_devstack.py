@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from devstack.redis_server import free_port, server_pid
 from gcal.keys import RedisKeys
 from jobs.client import JobClient
+from tests.metrics_lint import check_metrics, value
 
 API_KEY = "dev-api-key"  # devstack's fixed dev-mode key
 UP = "gcal-jobs dev stack is up"
@@ -85,6 +86,8 @@ async def devstack(tmp_path: Path, *args: str, **gcal_env: str) -> AsyncIterator
     with its process group if still running at the end."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("GCAL_")}
     env.update(gcal_env)
+    if "--worker-metrics-port" not in args:
+        args = (*args, "--worker-metrics-port", "0")  # the default port may be someone's
     stderr = tmp_path / "devstack.stderr"
     with stderr.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(
@@ -144,9 +147,13 @@ async def link(http: aiohttp.ClientSession, auth_url: str, user_id: str, email: 
 
 
 async def test_a_first_run_links_a_user_runs_jobs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    emulator_port, auth_port = free_ports(2)  # not the defaults: the redirect URI must follow
+    # Not the defaults: the redirect URI must follow.
+    emulator_port, auth_port, metrics_port = free_ports(3)
     auth_url = f"http://127.0.0.1:{auth_port}"
-    args = ("--emulator-port", str(emulator_port), "--auth-port", str(auth_port), "--auto-approve")
+    args = (
+        *("--emulator-port", str(emulator_port), "--auth-port", str(auth_port)),
+        *("--worker-metrics-port", str(metrics_port), "--auto-approve"),
+    )
     async with devstack(tmp_path, *args) as stack:
         await stack.wait_until_up()
         found = re.search(
@@ -175,6 +182,14 @@ async def test_a_first_run_links_a_user_runs_jobs_and_stops_on_ctrl_c(tmp_path: 
         assert listed.ok, listed.error
         assert listed.data is not None
         assert [e["summary"] for e in listed.data["events"]] == ["Planning"]
+        assert f"metrics on http://127.0.0.1:{metrics_port}/metrics" in stack.banner
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{metrics_port}/metrics") as resp,
+        ):
+            page = await resp.text()
+        check_metrics(page)
+        assert value(page, "gcal_worker_jobs_total", job="create_event", result="ok") == 1
 
         os.killpg(stack.proc.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the group
         assert await stack.exit_code() == 0, stack.log()
@@ -184,6 +199,7 @@ async def test_a_first_run_links_a_user_runs_jobs_and_stops_on_ctrl_c(tmp_path: 
     assert refuses(redis_port)
     assert refuses(emulator_port)
     assert refuses(auth_port)
+    assert refuses(metrics_port)
 
 
 async def test_sigterm_stops_everything_too(tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ from gcal.services import Services
 from jobs import wire
 from jobs.registry import JOBS
 from jobs.results import JobError, JobResult, record
+from worker.reports import JobReports
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,10 @@ def _error_for(name: str, reason: str) -> GcalError:
 class GcalWorker(Worker):
     """arq's worker with guards against anything a producer can put in Redis."""
 
+    def __init__(self, *args: Any, reports: JobReports, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reports = reports
+
     @property
     def _services(self) -> Services:
         return services(self.ctx)
@@ -131,12 +136,22 @@ class GcalWorker(Worker):
         """Jobs that fail before any job function runs still get a typed result."""
         await super().finish_failed_job(job_id, result_data)
         name, reason = _failure_reason(result_data)
-        await self._answer(job_id, name, _error_for(name, reason))
+        error = _error_for(name, reason)
+        if isinstance(error, InternalError):
+            log.error(
+                "job %s (%s) could not run: %s",
+                job_id,
+                name,
+                reason,
+                extra={"job_id": job_id, "job": name},
+            )
+        await self._answer(job_id, name, error)
 
     async def _answer(self, job_id: str, name: str, error: GcalError) -> None:
         s = self._services
         result = JobResult.failure(job_id, name, JobError.from_error(error))
         await record(s.redis, s.keys, result, s.notifier)
+        self.reports.finished(result, attempt=None, seconds=None)
 
     async def _refuse(self, raw: bytes, job_id: str, reason: str) -> None:
         """Take a job with a nameable but invalid id off the queue and answer it."""

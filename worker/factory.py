@@ -28,6 +28,9 @@ from jobs import wire
 from jobs.registry import JOBS
 from jobs.spec import JobSpec
 from worker.arq_worker import GcalWorker, set_services
+from worker.metrics import WorkerMetrics
+from worker.metrics_server import serve_metrics
+from worker.reports import JobReports
 from worker.runner import run_job
 from worker.scheduler import Scheduler
 
@@ -39,24 +42,42 @@ _EXIT_STACK = "gcal_exit_stack"
 ARQ_KEEP_RESULT_SECONDS = 300
 
 
-def _entry(spec: JobSpec[Any, Any]) -> Function:
+def _entry(spec: JobSpec[Any, Any], reports: JobReports) -> Function:
     # arq passes what jobs.wire.loads_job made of the payload: one keyword, the arguments.
     async def run(ctx: dict[str, Any], *, arguments: wire.Arguments) -> dict[str, Any]:
-        return await run_job(ctx, spec, arguments)
+        return await run_job(ctx, spec, arguments, reports)
 
     run.__qualname__ = run.__name__ = spec.name
     return func(run, name=spec.name)
 
 
 def create_worker(
-    settings: Settings, *, burst: bool = False, handle_signals: bool = True
+    settings: Settings,
+    *,
+    burst: bool = False,
+    handle_signals: bool = True,
+    metrics: WorkerMetrics | None = None,
 ) -> GcalWorker:
+    """The worker; ``metrics`` (a fresh registry by default) counts its jobs and requests."""
+    metrics = metrics or WorkerMetrics()
+    reports = JobReports(metrics)
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         stack = contextlib.AsyncExitStack()
         ctx[_EXIT_STACK] = stack
-        opened = await stack.enter_async_context(open_services(settings, redis=ctx["redis"]))
+        opened = await stack.enter_async_context(
+            open_services(settings, redis=ctx["redis"], observer=metrics)
+        )
         set_services(ctx, opened)
+        await stack.enter_async_context(
+            serve_metrics(
+                metrics,
+                opened.redis,
+                opened.keys.queue,
+                host=settings.worker_metrics_host,
+                port=settings.worker_metrics_port,
+            )
+        )
         if settings.sync_enabled:
             scheduler = Scheduler(opened.redis, opened.keys, settings)
             scheduler.start()
@@ -69,7 +90,8 @@ def create_worker(
             await stack.aclose()
 
     return GcalWorker(
-        functions=[_entry(spec) for spec in JOBS.values()],
+        functions=[_entry(spec, reports) for spec in JOBS.values()],
+        reports=reports,
         burst=burst,
         handle_signals=handle_signals,
         on_startup=on_startup,

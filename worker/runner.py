@@ -14,6 +14,9 @@ and 5xx live in the Google clients). Both layers spend from one budget per job
   ``quota_exhausted`` with ``retry_after``; later jobs for the user fail fast until it closes;
 * any other :class:`GcalError` -> its code as the result;
 * anything else is a bug: logged with its traceback, result ``internal``, the worker goes on.
+
+Every ``internal`` result has its cause in the log, under the job's id; every ending and every
+deferral is reported once (:mod:`worker.reports`: a log line and the job metrics).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from typing import Any
 
 from arq import Retry
@@ -40,6 +44,7 @@ from jobs import wire
 from jobs.results import FieldError, JobError, JobResult, record
 from jobs.spec import JobRun, JobSpec
 from worker.arq_worker import services
+from worker.reports import JobReports
 
 log = logging.getLogger(__name__)
 
@@ -66,18 +71,20 @@ def defer_seconds(attempt: int, base: float, cap: float, retry_after: float | No
 
 
 async def run_job(
-    ctx: dict[str, Any], spec: JobSpec[Any, Any], arguments: wire.Arguments
+    ctx: dict[str, Any], spec: JobSpec[Any, Any], arguments: wire.Arguments, reports: JobReports
 ) -> dict[str, Any]:
     """arq's entry for every job. The result goes to our result key; arq's own record gets
     only a pointer to it, so a page of events is not encoded twice more nor kept twice."""
+    started = time.perf_counter()
     s = services(ctx)
     info = JobRun(job_id=str(ctx["job_id"]), attempt=int(ctx["job_try"]))
     checked = _validated(spec, arguments, info)
     if isinstance(checked, JobResult):
         result = checked
     else:
-        result = await _execute(s, spec, checked, info)
+        result = await _execute(s, spec, checked, info, reports=reports, started=started)
     await record(s.redis, s.keys, result, s.notifier, quiet=spec.quiet)
+    reports.finished(result, attempt=info.attempt, seconds=time.perf_counter() - started)
     if spec.ended is not None and not isinstance(checked, JobResult):
         try:
             await spec.ended(s, checked, info, result)
@@ -110,7 +117,13 @@ def _validated(
 
 
 async def _execute(
-    s: Services, spec: JobSpec[Any, Any], args: BaseModel, info: JobRun
+    s: Services,
+    spec: JobSpec[Any, Any],
+    args: BaseModel,
+    info: JobRun,
+    *,
+    reports: JobReports,
+    started: float,
 ) -> JobResult:
     settings = s.settings
     budget = RetryBudget(settings.job_retry_budget, await _spent(s, info))
@@ -132,9 +145,24 @@ async def _execute(
         return JobResult.failure(info.job_id, spec.name, JobError.from_error(error))
     except GcalError as err:
         error = err
+        if error.code == InternalError.code:
+            # The result says only "internal": the cause is for the operator, here.
+            log.error(
+                "job %s (%s) internal error: %s",
+                info.job_id,
+                spec.name,
+                err.message,
+                exc_info=err,
+                extra={"job_id": info.job_id, "job": spec.name},
+            )
     except Exception:
-        log.exception("job %s (%s) failed unexpectedly", info.job_id, spec.name)
-        error = InternalError("unexpected error in the worker; see its logs")
+        log.exception(
+            "job %s (%s) failed unexpectedly",
+            info.job_id,
+            spec.name,
+            extra={"job_id": info.job_id, "job": spec.name},
+        )
+        error = InternalError("unexpected error in the worker; its log has the cause")
     # A deferral re-sends what Google refused: it spends from the budget, unless our own
     # limiter held the request back (then Google was not asked).
     if (
@@ -146,13 +174,13 @@ async def _execute(
         delay = defer_seconds(
             info.attempt, settings.retry_base_seconds, settings.retry_max_seconds, error.retry_after
         )
-        log.info(
-            "job %s (%s) deferred %.1fs after %s (try %d)",
+        reports.deferred(
             info.job_id,
             spec.name,
-            delay,
-            error.code,
-            info.attempt,
+            reason="throttled" if isinstance(error, Throttled) else error.code,
+            delay=delay,
+            attempt=info.attempt,
+            seconds=time.perf_counter() - started,
         )
         raise Retry(defer=delay)
     await _settle(s, info, budget)
