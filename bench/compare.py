@@ -19,7 +19,10 @@ gets a fresh worker (``--smoke``: one per stack), warmed up, and is measured:
   same repeat, Poisson arrivals (the same schedule for every stack): p50/p99 from enqueue to
   the completion notification, and CPU ms per job at that load;
 * peak RSS: the worker process's ``VmHWM`` at the end (its whole life: warm-up and all runs);
-* idle CPU: % of a core over a few idle seconds, once per stack and repeat, after warm-up.
+* idle CPU: % of a core over a few idle seconds, once per stack and repeat, after warm-up;
+* noise: during each run, the CPU other processes took on the worker's core (``/proc/stat``
+  less the worker's own), since the machine may be shared. CPU ms per job is the figure that
+  noise moves least; jobs/s and latency move with it.
 
 The ceiling is measured once per repeat (saturation, RSS, idle). Everything repeats (default 3)
 and the summary takes medians; the ratios (``bench.compare_report``) are of the medians. The
@@ -32,8 +35,10 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import os
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,12 +47,21 @@ import aiohttp
 from redis.asyncio import Redis
 
 from bench import compare_report
+from bench.celery_baseline import CONCURRENCY
 from bench.compare_report import Cell, IdleCpu, LoadRun
 from bench.emulator_rate import EmulatorProcess, cpu_seconds
 from bench.jobs_env import JOB_TIMEOUT, REDIS_URL, WINDOW, JobsEnv
 from bench.load import Rate, lanes, measure
 from bench.open_loop import open_loop
-from bench.stacks import Ceiling, CeleryBaseline, Ours, Stack
+from bench.stacks import (
+    EMULATOR_CPU,
+    WORKER_CPU,
+    Ceiling,
+    CeleryBaseline,
+    Ours,
+    Stack,
+    celery_name,
+)
 from bench.worker_child import WorkerProcess
 from jobs.client import JobClient
 
@@ -216,7 +230,9 @@ class Comparison:
         await self.check(stack, scenario, job)
         if idle:
             self.idle.append(IdleCpu(repeat, stack.name, await self.idle_cpu(worker.pid)))
+        share = CoreShare(worker.pid)
         saturation = await self.saturation(stack.name, one, worker.pid)
+        saturated = compare_report.Saturation.of(saturation, share.others_percent())
         if isinstance(stack, Ours):
             rates[scenario.name, latency] = saturation.jobs_per_s
         loads = []
@@ -227,6 +243,7 @@ class Comparison:
                 _, arrival = await stack.submit(*job(i))
                 return arrival
 
+            share = CoreShare(worker.pid)
             run = await open_loop(
                 submit,
                 rate=rate,
@@ -236,33 +253,36 @@ class Comparison:
                 worker_pid=worker.pid,
                 seed=1000 * repeat + 10 * SCENARIOS.index(scenario) + n,
             )
-            loads.append(LoadRun.of(fraction, run))
-        return Cell(
+            loads.append(LoadRun.of(fraction, run, share.others_percent()))
+        cell = Cell(
             repeat=repeat,
             stack=stack.name,
             scenario=scenario.name,
             latency_ms=latency,
-            saturation=compare_report.Saturation.of(saturation),
+            saturation=saturated,
             loads=loads,
             peak_rss_mib=peak_rss_mib(worker.pid),
         )
+        progress(cell)
+        return cell
 
     async def ceiling(self, stack: Ceiling, worker: WorkerProcess, repeat: int) -> None:
         one = closed_loop_job(stack, lambda i: ("noop", {}))
         await lanes(self.plan.warm_jobs, 60, self.width, one)
         self.idle.append(IdleCpu(repeat, stack.name, await self.idle_cpu(worker.pid)))
+        share = CoreShare(worker.pid)
         saturation = await self.saturation(stack.name, one, worker.pid)
-        self.cells.append(
-            Cell(
-                repeat=repeat,
-                stack=stack.name,
-                scenario=compare_report.NOOP,
-                latency_ms=0,
-                saturation=compare_report.Saturation.of(saturation),
-                loads=[],
-                peak_rss_mib=peak_rss_mib(worker.pid),
-            )
+        cell = Cell(
+            repeat=repeat,
+            stack=stack.name,
+            scenario=compare_report.NOOP,
+            latency_ms=0,
+            saturation=compare_report.Saturation.of(saturation, share.others_percent()),
+            loads=[],
+            peak_rss_mib=peak_rss_mib(worker.pid),
         )
+        progress(cell)
+        self.cells.append(cell)
 
     async def check(self, stack: Stack, scenario: Scenario, job: JobMaker) -> None:
         """One job's result, read back: the stack does the work it is measured on."""
@@ -306,6 +326,45 @@ def closed_loop_job(stack: Stack, job: JobMaker) -> Callable[[int], Awaitable[No
     return one
 
 
+def core_busy_seconds(core: int) -> float:
+    """CPU time every process has spent on ``core`` so far (``/proc/stat``, all but idle and
+    iowait; steal too, as the hypervisor's other guests had it)."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *ticks = line.split()
+        if name == f"cpu{core}":
+            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, ticks[:8])
+            return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    raise LookupError(f"no cpu{core} in /proc/stat")
+
+
+class CoreShare:
+    """From now on: how much of the worker's core went to other processes (% of wall time)."""
+
+    def __init__(self, worker_pid: int, core: int = WORKER_CPU) -> None:
+        self._pid, self._core = worker_pid, core
+        self._t0 = time.perf_counter()
+        self._busy0 = core_busy_seconds(core)
+        self._worker0 = cpu_seconds(worker_pid)
+
+    def others_percent(self) -> float:
+        wall = time.perf_counter() - self._t0
+        busy = core_busy_seconds(self._core) - self._busy0
+        worker = cpu_seconds(self._pid) - self._worker0
+        return max(0.0, 100 * (busy - worker) / wall)  # ticks are 10 ms: never below 0
+
+
+def progress(cell: Cell) -> None:
+    """One line per measured cell on stderr, so a long run shows where it is."""
+    s = cell.saturation
+    print(
+        f"compare: repeat {cell.repeat + 1}, {cell.stack}, {cell.scenario} +{cell.latency_ms} ms:"
+        f" {s.jobs_per_s:.0f} jobs/s, {s.cpu_ms_per_job:.2f} CPU ms/job, busy {s.busy_percent:.0f}"
+        f" %, others on the worker core {s.others_on_worker_core_percent:.0f} %",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def peak_rss_mib(pid: int) -> float:
     """The process's peak resident set size so far (``VmHWM``), in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -314,16 +373,40 @@ def peak_rss_mib(pid: int) -> float:
     raise LookupError(f"no VmHWM for process {pid}")
 
 
-async def main(
-    *,
-    quick: bool = False,
-    smoke: bool = False,
-    repeats: int | None = None,
-    output: Path | None = None,
-) -> Path:
-    """Run the comparison, write its JSON result file, print the table; returns the file."""
-    plan = Plan.choose(quick=quick, smoke=smoke, repeats=repeats)
-    started = dt.datetime.now(dt.UTC)
+@contextlib.contextmanager
+def driver_off_the_worker_core() -> Iterator[None]:
+    """Run this process (the load driver) on the emulator's core, leaving the worker's core to
+    the worker: on a contended core the scheduler shares by thread, which would favour a
+    16-thread worker over a one-thread one. Restored afterwards (the test suite runs this)."""
+    if not hasattr(os, "sched_setaffinity") or (os.cpu_count() or 1) <= WORKER_CPU:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {EMULATOR_CPU})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def describe_stacks(env: JobsEnv) -> dict[str, str]:
+    """What each stack name in the result stands for."""
+    s = env.settings
+    ours = (
+        f"create_worker(settings): max_jobs {s.worker_max_jobs}, poll delay {s.worker_poll_delay} s"
+    )
+    stacks = {compare_report.OURS: ours}
+    for m in PREFETCH_MULTIPLIERS:
+        stacks[celery_name(m)] = (
+            f"celery worker --pool threads --concurrency {CONCURRENCY} --prefetch-multiplier {m}"
+            f" ({m * CONCURRENCY} messages), Redis broker"
+        )
+    stacks[compare_report.CEILING] = f"arq Worker with create_worker's options, a no-op job; {ours}"
+    return stacks
+
+
+async def run(plan: Plan) -> Comparison:
+    """Every repeat of ``plan``; the comparison holds the measurements."""
     redis = Redis.from_url(REDIS_URL)
     try:
         async with (
@@ -342,6 +425,22 @@ async def main(
                 await env.cleanup()
     finally:
         await redis.aclose()
+    return comparison
+
+
+async def main(
+    *,
+    quick: bool = False,
+    smoke: bool = False,
+    repeats: int | None = None,
+    output: Path | None = None,
+) -> Path:
+    """Run the comparison, write its JSON result file, print the table; returns the file."""
+    plan = Plan.choose(quick=quick, smoke=smoke, repeats=repeats)
+    started = dt.datetime.now(dt.UTC)
+    with driver_off_the_worker_core():
+        comparison = await run(plan)
+    env = comparison.env
     result = compare_report.build(
         plan=dataclasses.asdict(plan),
         started=started,
@@ -349,8 +448,7 @@ async def main(
         cells=comparison.cells,
         idle=comparison.idle,
         worker_exits=env.worker_exits,
-        max_jobs=env.settings.worker_max_jobs,
-        poll_delay=env.settings.worker_poll_delay,
+        stacks=describe_stacks(env),
     )
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     path = output or RESULTS_DIR / f"compare-{plan.mode}-{stamp}.json"

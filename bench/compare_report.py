@@ -45,9 +45,11 @@ class Saturation:
     cpu_ms_per_job: float
     busy_percent: float  # the worker's CPU over wall time: near 100, the worker was the limit
     emulator_cpu_ms_per_job: float
+    # Other processes' CPU on the worker's core over wall time: the shared machine's noise.
+    others_on_worker_core_percent: float
 
     @classmethod
-    def of(cls, rate: Rate) -> Saturation:
+    def of(cls, rate: Rate, others_percent: float) -> Saturation:
         return cls(
             jobs=rate.jobs,
             wall_s=rate.wall_s,
@@ -55,6 +57,7 @@ class Saturation:
             cpu_ms_per_job=rate.cpu_ms_per_job,
             busy_percent=rate.busy_percent,
             emulator_cpu_ms_per_job=1000 * rate.emulator_cpu_s / rate.jobs,
+            others_on_worker_core_percent=others_percent,
         )
 
 
@@ -71,9 +74,10 @@ class LoadRun:
     p99_ms: float | None
     cpu_ms_per_job: float | None
     max_lag_ms: float
+    others_on_worker_core_percent: float
 
     @classmethod
-    def of(cls, fraction: float, run: OpenLoopRun) -> LoadRun:
+    def of(cls, fraction: float, run: OpenLoopRun, others_percent: float) -> LoadRun:
         return cls(
             fraction=fraction,
             offered_per_s=run.offered_per_s,
@@ -84,6 +88,7 @@ class LoadRun:
             p99_ms=run.percentile_ms(0.99),
             cpu_ms_per_job=run.cpu_ms_per_job,
             max_lag_ms=run.max_lag_ms,
+            others_on_worker_core_percent=others_percent,
         )
 
 
@@ -128,6 +133,9 @@ def _stack_summary(cells: list[Cell]) -> dict[str, Any]:
         "jobs_per_s": median(c.saturation.jobs_per_s for c in cells),
         "cpu_ms_per_job": median(c.saturation.cpu_ms_per_job for c in cells),
         "busy_percent": median(c.saturation.busy_percent for c in cells),
+        "others_on_worker_core_percent": median(
+            c.saturation.others_on_worker_core_percent for c in cells
+        ),
         "peak_rss_mib": median(c.peak_rss_mib for c in cells),
         "load": {},
     }
@@ -140,6 +148,7 @@ def _stack_summary(cells: list[Cell]) -> dict[str, Any]:
             "p99_ms": median(r.p99_ms for r in runs),
             "cpu_ms_per_job": median(r.cpu_ms_per_job for r in runs),
             "unfinished_max": max(r.unfinished for r in runs),
+            "others_on_worker_core_percent": median(r.others_on_worker_core_percent for r in runs),
         }
     return summary
 
@@ -210,8 +219,7 @@ def build(
     cells: list[Cell],
     idle: list[IdleCpu],
     worker_exits: list[int | None],
-    max_jobs: int,
-    poll_delay: float,
+    stacks: dict[str, str],
 ) -> dict[str, Any]:
     """The whole result, as the JSON file holds it."""
     return {
@@ -220,7 +228,7 @@ def build(
         "finished_at": finished.isoformat(),
         "plan": plan,
         "environment": environment(),
-        "ours": {"max_jobs": max_jobs, "poll_delay_s": poll_delay},
+        "stacks": stacks,
         "summary": summarize(cells, idle),
         "cells": [dataclasses.asdict(c) for c in cells],
         "idle": [dataclasses.asdict(i) for i in idle],
@@ -241,6 +249,10 @@ def _latency(load: dict[str, Any]) -> str:
     return f"{_num(load['p50_ms'], 1)} / {_num(load['p99_ms'], 1)}"
 
 
+def _share(figures: dict[str, Any]) -> str:
+    return f"{_num(figures['busy_percent'])} / {_num(figures['others_on_worker_core_percent'])}"
+
+
 def table(result: dict[str, Any]) -> str:
     """The short markdown table: per scenario and stack, then the ratios, then idle CPU."""
     summary = result["summary"]
@@ -249,23 +261,23 @@ def table(result: dict[str, Any]) -> str:
     lines = [
         f"\n### gcal-jobs comparison ({plan['mode']}, medians of {plan['repeats']} "
         f"repeat(s), started {result['started_at'][:19]} UTC)\n",
-        "| job | +ms | stack | jobs/s | CPU ms/job | peak RSS MiB | "
+        "| job | +ms | stack | jobs/s | busy / others % | CPU ms/job | peak RSS MiB | "
         + " | ".join(f"p50 / p99 ms @{k}" for k in loads)
         + " |",
-        "|---|--:|---|--:|--:|--:|" + "--:|" * len(loads),
+        "|---|--:|---|--:|--:|--:|--:|" + "--:|" * len(loads),
     ]
     for entry in summary["scenarios"]:
         for n, (stack, figures) in enumerate(entry["stacks"].items()):
             head = f"| {entry['scenario']} | {entry['latency_ms']} |" if n == 0 else "| | |"
             lines.append(
-                f"{head} {stack} | {_num(figures['jobs_per_s'])} | "
+                f"{head} {stack} | {_num(figures['jobs_per_s'])} | {_share(figures)} | "
                 f"{_num(figures['cpu_ms_per_job'], 2)} | {_num(figures['peak_rss_mib'])} | "
                 + " | ".join(_latency(figures["load"][k]) for k in loads)
                 + " |"
             )
     ceiling = summary["ceiling"]
     lines.append(
-        f"| {NOOP} | | {CEILING} | {_num(ceiling['jobs_per_s'])} | "
+        f"| {NOOP} | | {CEILING} | {_num(ceiling['jobs_per_s'])} | {_share(ceiling)} | "
         f"{_num(ceiling['cpu_ms_per_job'], 2)} | {_num(ceiling['peak_rss_mib'])} |"
         + " |"
         * len(loads)
@@ -291,5 +303,9 @@ def table(result: dict[str, Any]) -> str:
         lines.append(f"| {entry['scenario']} | {entry['latency_ms']} | " + " | ".join(cells) + " |")
     idle = ", ".join(f"{s} {_num(v, 2)}" for s, v in summary["idle_cpu_percent"].items())
     lines.append(f"\nIdle CPU, % of one core: {idle}")
-    lines.append("(-: a percentile on a job unfinished when the run stopped waiting)")
+    lines.append(
+        "busy: the worker's CPU over wall time at saturation; others: every other process's "
+        "CPU on the worker's core meanwhile (a shared machine's noise).\n"
+        "-: a percentile on a job unfinished when the run stopped waiting."
+    )
     return "\n".join(lines)

@@ -41,6 +41,7 @@ from jobs import wire
 from jobs.client import JobClient
 
 WORKER_CPU = 1
+EMULATOR_CPU = 0  # where bench.emulator_rate.EmulatorProcess pins the emulator
 
 
 class Stack(abc.ABC):
@@ -118,6 +119,11 @@ class Ours(Stack):
         return await _read_result(self.env, self.env.keys.result(job_id))
 
 
+def celery_name(prefetch_multiplier: int) -> str:
+    """The Celery baseline's name in results, per prefetch multiplier."""
+    return f"celery prefetch x{prefetch_multiplier}"
+
+
 class CeleryWorkerProcess(WorkerProcess):
     """``python -m bench.celery_baseline``, configured on stdin like the arq workers."""
 
@@ -141,7 +147,7 @@ class CeleryBaseline(Stack):
             prefetch_multiplier=prefetch_multiplier,
         )
         self.names = self.config.names
-        self.name = f"celery prefetch x{prefetch_multiplier}"
+        self.name = celery_name(prefetch_multiplier)
         self._notes = Notifications(env.redis, self.names.result_channel("*"))
         self._app = celery_baseline.make_app(self.config)
         # kombu's producer blocks; a thread keeps the event loop (and its timestamps) free.

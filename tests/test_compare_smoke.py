@@ -12,8 +12,15 @@ from typing import Any
 import pytest
 
 from bench import compare, compare_report
+from bench.stacks import celery_name
 
-FIGURES = ("jobs_per_s", "cpu_ms_per_job", "peak_rss_mib")
+FIGURES = (
+    "jobs_per_s",
+    "cpu_ms_per_job",
+    "peak_rss_mib",
+    "busy_percent",
+    "others_on_worker_core_percent",
+)
 LATENCIES = ("p50_ms", "p99_ms")
 
 
@@ -27,7 +34,7 @@ async def test_comparison_smoke_run_writes_every_figure(tmp_path: Path) -> None:
 
     result = json.loads(path.read_text())
     summary = result["summary"]
-    baselines = [f"celery prefetch x{m}" for m in compare.PREFETCH_MULTIPLIERS]
+    baselines = [celery_name(m) for m in compare.PREFETCH_MULTIPLIERS]
     stacks = [compare_report.OURS, *baselines]
     assert summary["stacks"] == [*stacks, compare_report.CEILING]
     expected = {(s.name, ms) for s in compare.SCENARIOS for ms in compare.LATENCIES_MS}
@@ -45,5 +52,6 @@ async def test_comparison_smoke_run_writes_every_figure(tmp_path: Path) -> None:
     assert all(number(summary["ceiling"][key]) for key in FIGURES)
     assert set(summary["idle_cpu_percent"]) == set(summary["stacks"])
     assert all(number(v) for v in summary["idle_cpu_percent"].values())
+    assert set(result["stacks"]) == set(summary["stacks"])
     assert result["worker_exits"]
     assert all(code == 0 for code in result["worker_exits"])
