@@ -35,10 +35,9 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-import os
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,13 +48,12 @@ from redis.asyncio import Redis
 from bench import compare_report
 from bench.celery_baseline import CONCURRENCY
 from bench.compare_report import Cell, IdleCpu, LoadRun
+from bench.cores import CoreShare, driver_off_the_worker_core, peak_rss_mib
 from bench.emulator_rate import EmulatorProcess, cpu_seconds
 from bench.jobs_env import JOB_TIMEOUT, REDIS_URL, WINDOW, JobsEnv
 from bench.load import Rate, lanes, measure
 from bench.open_loop import open_loop
 from bench.stacks import (
-    EMULATOR_CPU,
-    WORKER_CPU,
     Ceiling,
     CeleryBaseline,
     Ours,
@@ -326,33 +324,6 @@ def closed_loop_job(stack: Stack, job: JobMaker) -> Callable[[int], Awaitable[No
     return one
 
 
-def core_busy_seconds(core: int) -> float:
-    """CPU time every process has spent on ``core`` so far (``/proc/stat``, all but idle and
-    iowait; steal too, as the hypervisor's other guests had it)."""
-    for line in Path("/proc/stat").read_text().splitlines():
-        name, *ticks = line.split()
-        if name == f"cpu{core}":
-            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, ticks[:8])
-            return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-    raise LookupError(f"no cpu{core} in /proc/stat")
-
-
-class CoreShare:
-    """From now on: how much of the worker's core went to other processes (% of wall time)."""
-
-    def __init__(self, worker_pid: int, core: int = WORKER_CPU) -> None:
-        self._pid, self._core = worker_pid, core
-        self._t0 = time.perf_counter()
-        self._busy0 = core_busy_seconds(core)
-        self._worker0 = cpu_seconds(worker_pid)
-
-    def others_percent(self) -> float:
-        wall = time.perf_counter() - self._t0
-        busy = core_busy_seconds(self._core) - self._busy0
-        worker = cpu_seconds(self._pid) - self._worker0
-        return max(0.0, 100 * (busy - worker) / wall)  # ticks are 10 ms: never below 0
-
-
 def progress(cell: Cell) -> None:
     """One line per measured cell on stderr, so a long run shows where it is."""
     s = cell.saturation
@@ -363,30 +334,6 @@ def progress(cell: Cell) -> None:
         file=sys.stderr,
         flush=True,
     )
-
-
-def peak_rss_mib(pid: int) -> float:
-    """The process's peak resident set size so far (``VmHWM``), in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise LookupError(f"no VmHWM for process {pid}")
-
-
-@contextlib.contextmanager
-def driver_off_the_worker_core() -> Iterator[None]:
-    """Run this process (the load driver) on the emulator's core, leaving the worker's core to
-    the worker: on a contended core the scheduler shares by thread, which would favour a
-    16-thread worker over a one-thread one. Restored afterwards (the test suite runs this)."""
-    if not hasattr(os, "sched_setaffinity") or (os.cpu_count() or 1) <= WORKER_CPU:
-        yield
-        return
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {EMULATOR_CPU})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, before)
 
 
 def describe_stacks(env: JobsEnv) -> dict[str, str]:

@@ -33,15 +33,13 @@ from arq.connections import ArqRedis
 
 from bench import celery_baseline
 from bench.celery_baseline import BaselineConfig
+from bench.cores import WORKER_CPU
 from bench.jobs_env import JOB_TIMEOUT, JobsEnv
 from bench.load import ArqCompletions
 from bench.open_loop import Notifications
 from bench.worker_child import NOOP_JOB, WorkerProcess
 from jobs import wire
 from jobs.client import JobClient
-
-WORKER_CPU = 1
-EMULATOR_CPU = 0  # where bench.emulator_rate.EmulatorProcess pins the emulator
 
 
 class Stack(abc.ABC):
