@@ -1,17 +1,41 @@
-"""``python -m bench`` (or ``./dev bench``): run every benchmark and print its report."""
+"""``python -m bench`` (or ``./dev bench``): run every benchmark and print its report; or,
+with ``compare``, the comparison against Celery and the arq no-op ceiling (``bench.compare``).
+
+    python -m bench [--quick]                          # emulator_rate and jobs_rate
+    python -m bench compare [--quick | --smoke] [--repeats N] [--output PATH]
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from pathlib import Path
 
-from bench import emulator_rate, jobs_rate
+from bench import compare, emulator_rate, jobs_rate
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument(
+        "benchmark",
+        nargs="?",
+        choices=("all", "compare"),
+        default="all",
+        help="all: emulator and job rates against their baselines (default); "
+        "compare: ours against Celery and the arq no-op ceiling",
+    )
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
+    parser.add_argument("--smoke", action="store_true", help="compare: the seconds-long smoke")
+    parser.add_argument("--repeats", type=int, help="compare: repeats (default 3, quick 1)")
+    parser.add_argument("--output", type=Path, help="compare: the JSON result file")
     args = parser.parse_args()
+    if args.benchmark == "compare":
+        asyncio.run(
+            compare.main(
+                quick=args.quick, smoke=args.smoke, repeats=args.repeats, output=args.output
+            )
+        )
+        return
     asyncio.run(emulator_rate.main(quick=args.quick))
     asyncio.run(jobs_rate.main(quick=args.quick))
 

@@ -58,6 +58,7 @@ class JobsEnv:
         self.job_ids: list[str] = []
         self._ids = itertools.count()
         self.users: list[str] = []
+        self.access_tokens: dict[str, str] = {}
         self.worker_exits: list[int | None] = []
         self.settings_json: dict[str, Any] = {
             "client_id": "gcal-jobs-bench.apps.googleusercontent.com",
@@ -98,11 +99,20 @@ class JobsEnv:
 
     async def link_users(self, http: aiohttp.ClientSession) -> None:
         """Seed emulator accounts and store their tokens sealed, as auth_web would."""
+        self.users.extend(await self.link(http, label="u", first=0, events=SEEDED_EVENTS))
+
+    async def link(
+        self, http: aiohttp.ClientSession, *, label: str, first: int, events: int
+    ) -> list[str]:
+        """Seed ``accounts`` emulator accounts from number ``first`` with ``events`` events
+        each, store their tokens sealed as auth_web would, and return their user ids
+        (``<label>0``...). Their access tokens are kept in ``access_tokens`` too."""
         async with http.post(
             f"{self.emulator_url}/_emulator/seed",
             json={
                 "accounts": self.accounts,
-                "events_per_calendar": SEEDED_EVENTS,
+                "first": first,
+                "events_per_calendar": events,
                 "start": SEED_START.isoformat(),
                 "grant": {"scopes": [SCOPE]},
             },
@@ -110,8 +120,9 @@ class JobsEnv:
             seeded: dict[str, Any] = await resp.json()
         store = TokenStore(self.redis, self.keys, Cipher(self.settings.token_keys))
         now = dt.datetime.now(dt.UTC)
+        users: list[str] = []
         for n, (email, minted) in enumerate(sorted(seeded["tokens"].items())):
-            user_id = f"u{n}"
+            user_id = f"{label}{n}"
             tokens = StoredTokens(
                 access_token=minted["access_token"],
                 refresh_token=minted["refresh_token"],
@@ -121,7 +132,9 @@ class JobsEnv:
                 linked_at=now,
             )
             await store.put(user_id, tokens)
-            self.users.append(user_id)
+            self.access_tokens[user_id] = minted["access_token"]
+            users.append(user_id)
+        return users
 
     async def cleanup(self) -> None:
         """Delete every key under this run's prefix and arq's keys of every job id it made."""

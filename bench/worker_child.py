@@ -73,7 +73,12 @@ def main() -> int:
 
 
 class WorkerProcess:
-    """``python -m bench.worker_child`` in a child process, pinned to ``cpu`` if possible."""
+    """``python -m bench.worker_child`` in a child process, pinned to ``cpu`` if possible.
+
+    A subclass may start another module (:attr:`module`) with another configuration
+    (:meth:`config`), as long as it reads stdin and prints ``ready`` the same way."""
+
+    module = "bench.worker_child"
 
     def __init__(self, kind: str, settings: dict[str, Any], *, cpu: int = 1) -> None:
         self.kind = kind
@@ -83,7 +88,7 @@ class WorkerProcess:
         self.returncode: int | None = None
 
     async def __aenter__(self) -> WorkerProcess:
-        argv = [sys.executable, "-m", "bench.worker_child"]
+        argv = [sys.executable, "-m", self.module]
         if shutil.which("taskset") and (os.cpu_count() or 1) > self.cpu:
             argv = ["taskset", "-c", str(self.cpu), *argv]
         # Only the configuration we pass decides the settings, not the caller's GCAL_*.
@@ -97,7 +102,7 @@ class WorkerProcess:
         )
         assert self.proc.stdin is not None
         assert self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps({"worker": self.kind, "settings": self.settings}).encode())
+        self.proc.stdin.write(self.config().encode())
         self.proc.stdin.close()
         try:
             line = await asyncio.wait_for(self.proc.stdout.readline(), timeout=30)
@@ -111,6 +116,10 @@ class WorkerProcess:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+    def config(self) -> str:
+        """What the child reads from stdin."""
+        return json.dumps({"worker": self.kind, "settings": self.settings})
 
     async def stop(self) -> None:
         """SIGTERM, then wait (SIGKILL after 10 s); the exit code lands in ``returncode``."""

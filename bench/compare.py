@@ -1,0 +1,408 @@
+"""The comparison (issue 11, item 1): our worker against the arq no-op ceiling and a Celery
+baseline, on the same jobs, machine, Redis and emulator, in one invocation.
+
+    python -m bench compare [--quick | --smoke] [--repeats N] [--output PATH]
+
+Stacks (``bench.stacks``): ours (the product's worker, ``create_worker``); Celery
+(``bench.celery_baseline``: Redis broker, ``--pool threads --concurrency 16``, blocking
+google-api-python-client calls) at prefetch multiplier 4 (Celery's default: 64 messages) and
+16 (256 messages); arq's no-op job, the ceiling of any arq worker. Each worker is a child
+process pinned to CPU 1, the emulator to CPU 0; the driver and Redis are not pinned.
+
+For each job (get_events reading one 10- or 250-event page, create_event with a fresh
+idempotency key) at +0 and +50 ms of emulator latency (every Calendar endpoint), each stack
+gets a fresh worker (``--smoke``: one per stack), warmed up, and is measured:
+
+* saturation: ``2 x max_jobs`` (100) jobs in flight, closed loop (``bench.load``): jobs/s and
+  the worker's CPU ms per job (all its threads, from ``/proc``);
+* latency: open loop (``bench.open_loop``) at 50 % and 80 % of *ours'* saturation rate in the
+  same repeat, Poisson arrivals (the same schedule for every stack): p50/p99 from enqueue to
+  the completion notification, and CPU ms per job at that load;
+* peak RSS: the worker process's ``VmHWM`` at the end (its whole life: warm-up and all runs);
+* idle CPU: % of a core over a few idle seconds, once per stack and repeat, after warm-up;
+* noise: during each run, the CPU other processes took on the worker's core (``/proc/stat``
+  less the worker's own), since the machine may be shared. CPU ms per job is the figure that
+  noise moves least; jobs/s and latency move with it.
+
+The ceiling is measured once per repeat (saturation, RSS, idle). Everything repeats (default 3)
+and the summary takes medians; the ratios (``bench.compare_report``) are of the medians. The
+result file is JSON under ``bench/results/`` (git-ignored); a markdown table is printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from redis.asyncio import Redis
+
+from bench import compare_report
+from bench.celery_baseline import CONCURRENCY
+from bench.compare_report import Cell, IdleCpu, LoadRun
+from bench.cores import CoreShare, driver_off_the_worker_core, peak_rss_mib
+from bench.emulator_rate import EmulatorProcess, cpu_seconds
+from bench.jobs_env import JOB_TIMEOUT, WINDOW, JobsEnv
+from bench.load import Rate, lanes, measure
+from bench.open_loop import open_loop
+from bench.stacks import (
+    Ceiling,
+    CeleryBaseline,
+    Ours,
+    Stack,
+    celery_name,
+)
+from bench.worker_child import WorkerProcess
+from devstack.redis_server import RedisServer
+from jobs.client import JobClient
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+LATENCIES_MS = (0, 50)
+PREFETCH_MULTIPLIERS = (4, 16)  # Celery's default, and 16
+LOAD_FRACTIONS = (0.5, 0.8)  # of ours' saturation rate
+CREATED_AT = "2031-03-03T10:00:00Z"  # outside the seeded window, on calendars nobody lists
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One benchmarked job: get_events of one ``page``-event page, or create_event."""
+
+    job: str
+    page: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"{self.job} {self.page}" if self.page else self.job
+
+
+SCENARIOS = (Scenario("get_events", 10), Scenario("get_events", 250), Scenario("create_event"))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much work the comparison does (full, ``--quick`` or ``--smoke``)."""
+
+    mode: str
+    repeats: int
+    accounts: int  # readers, and as many writers
+    warm_jobs: int  # per worker, before anything is measured
+    jobs: int  # per saturation run, at most
+    seconds: float  # per saturation run, at most
+    load_seconds: float  # per open-loop run (its schedule)
+    load_jobs: int  # per open-loop run, at most
+    wait_seconds: float  # for the last notifications of an open-loop run
+    idle_seconds: float
+    fresh_workers: bool  # a new worker per (stack, scenario), else one per stack
+
+    @classmethod
+    def choose(cls, *, quick: bool, smoke: bool, repeats: int | None) -> Plan:
+        if smoke:
+            plan = cls("smoke", 1, 4, 10, 20, 1.0, 0.2, 10, 15.0, 0.2, fresh_workers=False)
+        elif quick:
+            plan = cls("quick", 1, 20, 100, 600, 3.0, 2.0, 1500, 30.0, 1.0, fresh_workers=True)
+        else:
+            plan = cls("full", 3, 50, 200, 4000, 8.0, 6.0, 6000, 60.0, 3.0, fresh_workers=True)
+        return plan if repeats is None else dataclasses.replace(plan, repeats=repeats)
+
+
+JobMaker = Callable[[int], tuple[str, dict[str, Any]]]
+
+
+@dataclass
+class Comparison:
+    """One invocation: the env, the plan, and every measurement so far."""
+
+    env: JobsEnv
+    plan: Plan
+    client: JobClient
+    http: aiohttp.ClientSession
+    emulator_pid: int
+    writers: list[str]
+    cells: list[Cell] = dataclasses.field(default_factory=list)
+    idle: list[IdleCpu] = dataclasses.field(default_factory=list)
+
+    @property
+    def width(self) -> int:
+        return 2 * self.env.settings.worker_max_jobs
+
+    def jobs(self, scenario: Scenario) -> JobMaker:
+        """Job ``i`` of ``scenario``, in our contract's terms; users rotate."""
+        users, writers = self.env.users, self.writers
+
+        def get_events(i: int) -> tuple[str, dict[str, Any]]:
+            return "get_events", {
+                "user_id": users[i % len(users)],
+                "time_min": WINDOW[0].isoformat(),
+                "time_max": WINDOW[1].isoformat(),
+                "max_results": scenario.page,
+                "max_events": scenario.page,
+            }
+
+        def create_event(i: int) -> tuple[str, dict[str, Any]]:
+            end = CREATED_AT.replace("T10:00", "T10:30")
+            return "create_event", {
+                "user_id": writers[i % len(writers)],
+                "event": {
+                    "summary": f"bench {i}",
+                    "start": {"dateTime": CREATED_AT},
+                    "end": {"dateTime": end},
+                },
+            }
+
+        return get_events if scenario.job == "get_events" else create_event
+
+    async def set_latency(self, latency_ms: int) -> None:
+        faults = f"{self.env.emulator_url}/_emulator/faults"
+        await (await self.http.delete(faults)).release()
+        if latency_ms:
+            rule = {"endpoint": "*", "latency_ms": latency_ms}
+            await (await self.http.post(faults, json=rule)).release()
+
+    async def repeat(self, repeat: int) -> None:
+        rates: dict[tuple[str, int], float] = {}
+        celeries = list(PREFETCH_MULTIPLIERS)
+        if repeat % 2:
+            celeries.reverse()  # neither baseline always runs on the fuller emulator
+        async with Ours(self.env, self.client) as ours:
+            await self.stack_cells(ours, repeat, rates)
+        for multiplier in celeries:
+            async with CeleryBaseline(self.env, multiplier) as celery:
+                await self.stack_cells(celery, repeat, rates)
+        await self.set_latency(0)
+        async with Ceiling(self.env) as ceiling, ceiling.worker() as proc:
+            await self.ceiling(ceiling, proc, repeat)
+
+    async def stack_cells(
+        self, stack: Stack, repeat: int, rates: dict[tuple[str, int], float]
+    ) -> None:
+        """Every (latency, scenario) of one stack; ours fills ``rates``, the others read it."""
+        async with contextlib.AsyncExitStack() as shared:
+            proc = (
+                None
+                if self.plan.fresh_workers
+                else await shared.enter_async_context(stack.worker())
+            )
+            first = True
+            for latency in LATENCIES_MS:
+                await self.set_latency(latency)
+                for scenario in SCENARIOS:
+                    async with contextlib.AsyncExitStack() as own:
+                        worker = (
+                            proc
+                            if proc is not None
+                            else await own.enter_async_context(stack.worker())
+                        )
+                        cell = await self.cell(
+                            stack,
+                            worker,
+                            scenario=scenario,
+                            latency=latency,
+                            repeat=repeat,
+                            rates=rates,
+                            idle=first,
+                        )
+                    self.cells.append(cell)
+                    first = False
+
+    async def cell(
+        self,
+        stack: Stack,
+        worker: WorkerProcess,
+        *,
+        scenario: Scenario,
+        latency: int,
+        repeat: int,
+        rates: dict[tuple[str, int], float],
+        idle: bool,
+    ) -> Cell:
+        job = self.jobs(scenario)
+        one = closed_loop_job(stack, job)
+        await lanes(self.plan.warm_jobs, 60, self.width, one)
+        await self.check(stack, scenario, job)
+        if idle:
+            self.idle.append(IdleCpu(repeat, stack.name, await self.idle_cpu(worker.pid)))
+        share = CoreShare(worker.pid)
+        saturation = await self.saturation(stack.name, one, worker.pid)
+        saturated = compare_report.Saturation.of(saturation, share.others_percent())
+        if isinstance(stack, Ours):
+            rates[scenario.name, latency] = saturation.jobs_per_s
+        loads = []
+        for n, fraction in enumerate(LOAD_FRACTIONS):
+            rate = fraction * rates[scenario.name, latency]
+
+            async def submit(i: int) -> asyncio.Future[float]:
+                _, arrival = await stack.submit(*job(i))
+                return arrival
+
+            share = CoreShare(worker.pid)
+            run = await open_loop(
+                submit,
+                rate=rate,
+                seconds=self.plan.load_seconds,
+                max_jobs=self.plan.load_jobs,
+                wait_seconds=self.plan.wait_seconds,
+                worker_pid=worker.pid,
+                seed=1000 * repeat + 10 * SCENARIOS.index(scenario) + n,
+            )
+            loads.append(LoadRun.of(fraction, run, share.others_percent()))
+        cell = Cell(
+            repeat=repeat,
+            stack=stack.name,
+            scenario=scenario.name,
+            latency_ms=latency,
+            saturation=saturated,
+            loads=loads,
+            peak_rss_mib=peak_rss_mib(worker.pid),
+        )
+        progress(cell)
+        return cell
+
+    async def ceiling(self, stack: Ceiling, worker: WorkerProcess, repeat: int) -> None:
+        one = closed_loop_job(stack, lambda i: ("noop", {}))
+        await lanes(self.plan.warm_jobs, 60, self.width, one)
+        self.idle.append(IdleCpu(repeat, stack.name, await self.idle_cpu(worker.pid)))
+        share = CoreShare(worker.pid)
+        saturation = await self.saturation(stack.name, one, worker.pid)
+        cell = Cell(
+            repeat=repeat,
+            stack=stack.name,
+            scenario=compare_report.NOOP,
+            latency_ms=0,
+            saturation=compare_report.Saturation.of(saturation, share.others_percent()),
+            loads=[],
+            peak_rss_mib=peak_rss_mib(worker.pid),
+        )
+        progress(cell)
+        self.cells.append(cell)
+
+    async def check(self, stack: Stack, scenario: Scenario, job: JobMaker) -> None:
+        """One job's result, read back: the stack does the work it is measured on."""
+        job_id, arrival = await stack.submit(*job(0))
+        await asyncio.wait_for(arrival, JOB_TIMEOUT)
+        data = await stack.result(job_id)
+        if scenario.job == "get_events":
+            assert len(data["events"]) == scenario.page, (stack.name, len(data["events"]))
+        else:
+            assert data["created"] is True, stack.name
+            assert data["event"]["id"], stack.name
+
+    async def idle_cpu(self, pid: int) -> float:
+        """% of one core the worker uses with nothing to do (after a moment to settle)."""
+        await asyncio.sleep(min(0.5, self.plan.idle_seconds))
+        cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+        await asyncio.sleep(self.plan.idle_seconds)
+        return 100 * (cpu_seconds(pid) - cpu0) / (time.perf_counter() - t0)
+
+    async def saturation(
+        self, name: str, one: Callable[[int], Awaitable[None]], worker_pid: int
+    ) -> Rate:
+        return await measure(
+            name,
+            one,
+            worker_pid=worker_pid,
+            emulator_pid=self.emulator_pid,
+            count=self.plan.jobs,
+            seconds=self.plan.seconds,
+            width=self.width,
+        )
+
+
+def closed_loop_job(stack: Stack, job: JobMaker) -> Callable[[int], Awaitable[None]]:
+    """``one(i)`` for ``bench.load``: enqueue job ``i``, return once it is announced."""
+
+    async def one(i: int) -> None:
+        _, arrival = await stack.submit(*job(i))
+        await asyncio.wait_for(arrival, JOB_TIMEOUT)
+
+    return one
+
+
+def progress(cell: Cell) -> None:
+    """One line per measured cell on stderr, so a long run shows where it is."""
+    s = cell.saturation
+    print(
+        f"compare: repeat {cell.repeat + 1}, {cell.stack}, {cell.scenario} +{cell.latency_ms} ms:"
+        f" {s.jobs_per_s:.0f} jobs/s, {s.cpu_ms_per_job:.2f} CPU ms/job, busy {s.busy_percent:.0f}"
+        f" %, others on the worker core {s.others_on_worker_core_percent:.0f} %",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def describe_stacks(env: JobsEnv) -> dict[str, str]:
+    """What each stack name in the result stands for."""
+    s = env.settings
+    ours = (
+        f"create_worker(settings): max_jobs {s.worker_max_jobs}, poll delay {s.worker_poll_delay} s"
+    )
+    stacks = {compare_report.OURS: ours}
+    for m in PREFETCH_MULTIPLIERS:
+        stacks[celery_name(m)] = (
+            f"celery worker --pool threads --concurrency {CONCURRENCY} --prefetch-multiplier {m}"
+            f" ({m * CONCURRENCY} messages), Redis broker"
+        )
+    stacks[compare_report.CEILING] = f"arq Worker with create_worker's options, a no-op job; {ours}"
+    return stacks
+
+
+async def run(plan: Plan) -> Comparison:
+    """Every repeat of ``plan``; the comparison holds the measurements."""
+    server = await asyncio.to_thread(RedisServer.start)  # private: never another's Redis
+    redis = Redis.from_url(server.url)
+    try:
+        async with (
+            EmulatorProcess() as emu,
+            aiohttp.ClientSession(raise_for_status=True) as http,
+        ):
+            env = JobsEnv(emu.url, redis, server.url, accounts=plan.accounts)
+            try:
+                await env.link_users(http)
+                writers = await env.link(http, label="w", first=plan.accounts, events=0)
+                async with JobClient(redis, env.keys) as client:
+                    comparison = Comparison(env, plan, client, http, emu.pid, writers)
+                    for repeat in range(plan.repeats):
+                        await comparison.repeat(repeat)
+            finally:
+                await env.cleanup()
+    finally:
+        await redis.aclose()
+        await asyncio.to_thread(server.stop)
+    return comparison
+
+
+async def main(
+    *,
+    quick: bool = False,
+    smoke: bool = False,
+    repeats: int | None = None,
+    output: Path | None = None,
+) -> Path:
+    """Run the comparison, write its JSON result file, print the table; returns the file."""
+    plan = Plan.choose(quick=quick, smoke=smoke, repeats=repeats)
+    started = dt.datetime.now(dt.UTC)
+    with driver_off_the_worker_core():
+        comparison = await run(plan)
+    env = comparison.env
+    result = compare_report.build(
+        plan=dataclasses.asdict(plan),
+        started=started,
+        finished=dt.datetime.now(dt.UTC),
+        cells=comparison.cells,
+        idle=comparison.idle,
+        worker_exits=env.worker_exits,
+        stacks=describe_stacks(env),
+    )
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    path = output or RESULTS_DIR / f"compare-{plan.mode}-{stamp}.json"
+    compare_report.write(result, path)
+    print(compare_report.table(result))
+    print(f"\nresult file: {path}")
+    return path
