@@ -3,6 +3,7 @@ with ``compare``, the comparison against Celery and the arq no-op ceiling (``ben
 
     python -m bench [--quick]                          # emulator_rate and jobs_rate
     python -m bench compare [--quick | --smoke] [--repeats N] [--output PATH]
+    python -m bench profile [--page N] [--seconds S] [--label NAME]   # a py-spy profile
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from bench import compare, emulator_rate, jobs_rate
+from bench import compare, emulator_rate, jobs_rate, profile
 
 
 def main() -> None:
@@ -19,7 +20,7 @@ def main() -> None:
     parser.add_argument(
         "benchmark",
         nargs="?",
-        choices=("all", "compare"),
+        choices=("all", "compare", "profile"),
         default="all",
         help="all: emulator and job rates against their baselines (default); "
         "compare: ours against Celery and the arq no-op ceiling",
@@ -28,7 +29,19 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="compare: the seconds-long smoke")
     parser.add_argument("--repeats", type=int, help="compare: repeats (default 3, quick 1)")
     parser.add_argument("--output", type=Path, help="compare: the JSON result file")
+    parser.add_argument("--page", type=int, default=250, help="profile: events per page")
+    parser.add_argument("--seconds", type=float, default=10, help="profile: how long")
+    parser.add_argument("--label", default="now", help="profile: names the output file")
     args = parser.parse_args()
+    if args.benchmark == "profile":
+        profile.run(
+            job="get_events",
+            page=args.page,
+            seconds=args.seconds,
+            label=args.label,
+            out=profile.PROFILES,
+        )
+        return
     if args.benchmark == "compare":
         asyncio.run(
             compare.main(

@@ -39,8 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 Hook = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-async def noop(ctx: dict[str, Any]) -> None:
-    """Does nothing: what is left is arq's own cost of running a job."""
+async def noop(ctx: dict[str, Any], **arguments: Any) -> None:
+    """Does nothing: what is left is arq's own cost of running a job (with the product's JSON
+    serializer it is handed the payload's arguments as one keyword)."""
 
 
 def noop_worker(settings: Settings) -> Worker:

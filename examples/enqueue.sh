@@ -125,7 +125,8 @@ fi
 
 # 2. Enqueue as arq does: the payload at arq:job:<id> (expiring a day after it is due) and the
 #    id in the queue, scored with its due time in ms, in one atomic step that adds nothing when
-#    the id already has a job or an arq result. The clock is Redis's, shared by every producer.
+#    the id already has a job or an arq result, then wakes idle workers (<p>:queue:wake; without
+#    it a worker finds the job at its next poll). The clock is Redis's, shared by every producer.
 now=$(redis-cli "$@" --raw TIME) || redis_failed "could not reach Redis"
 sec=${now%%[!0-9]*}
 usec=${now##*[!0-9]}
@@ -134,9 +135,10 @@ payload="{\"t\":null,\"f\":\"$job\",\"a\":[],\"k\":$args,\"et\":$now_ms}"
 enqueue='if redis.call("EXISTS", KEYS[1], KEYS[2]) > 0 then return 0 end
 redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
 redis.call("ZADD", KEYS[3], ARGV[3], ARGV[4])
+redis.call("PUBLISH", KEYS[4], "")
 return 1'
-added=$(redis-cli "$@" --raw EVAL "$enqueue" 3 "arq:job:$job_id" "arq:result:$job_id" "$queue" \
-    "$payload" 86400000 "$now_ms" "$job_id") || redis_failed "could not enqueue"
+added=$(redis-cli "$@" --raw EVAL "$enqueue" 4 "arq:job:$job_id" "arq:result:$job_id" "$queue" \
+    "$queue:wake" "$payload" 86400000 "$now_ms" "$job_id") || redis_failed "could not enqueue"
 case $added in
 1) echo "enqueued $job as job $job_id" >&2 ;;
 0) echo "job $job_id is already known; not enqueued again, waiting for its result" >&2 ;;

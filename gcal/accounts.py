@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterable
 from typing import Final, Protocol
 
@@ -67,6 +68,10 @@ from gcal.oauth import OAuthClient, TokenGrant, missing_scopes
 from gcal.tokens import SealedTokens, StoredTokens, TokenStore, UnreadableTokens
 
 log = logging.getLogger(__name__)
+
+# How long a process uses an access token it read without reading the store again, s.
+TOKEN_CACHE_SECONDS = 300.0
+TOKEN_CACHE_SIZE = 50_000
 
 _REVOKED = "auth_revoked"
 _UNREADABLE: Final = "tokens_unreadable"
@@ -116,6 +121,8 @@ class Accounts:
         self._margin = dt.timedelta(seconds=refresh_margin)
         self._lock_timeout = lock_timeout
         self.listeners: list[AccountListener] = []
+        # user id -> (access token, monotonic time until which it is used without a read)
+        self._cache: dict[str, tuple[str, float]] = {}
 
     # Linking ---------------------------------------------------------------------------------
 
@@ -163,6 +170,7 @@ class Accounts:
             linked_at=dt.datetime.now(dt.UTC),
         )
         replaced = await self.store.put(user_id, tokens)
+        self._cache.pop(user_id, None)
         await self._notifier.publish(
             AuthLinked(user_id=user_id, email=tokens.email, scopes=sorted(tokens.scopes))
         )
@@ -214,9 +222,15 @@ class Accounts:
         account or its tokens cannot be decrypted, :class:`AuthRevoked` when Google refuses
         the refresh token.
         """
+        if rejected is None:
+            cached = self._cache.get(user_id)
+            if cached is not None and cached[1] > time.monotonic():
+                return cached[0]
+        else:
+            self._cache.pop(user_id, None)
         current = await self._require(user_id)
         if self._usable(current.tokens, rejected):
-            return current.tokens.access_token
+            return self._remember(user_id, current.tokens)
         lock = self._redis.lock(
             self._keys.refresh_lock(user_id),
             timeout=self._lock_timeout,
@@ -230,13 +244,25 @@ class Accounts:
                     # user linked again while we refreshed: what is stored now decides.
                     current = await self._require(user_id)
                     if self._usable(current.tokens, rejected):
-                        return current.tokens.access_token
+                        return self._remember(user_id, current.tokens)
                     fresh = await self._refresh(user_id, current)
                     if fresh is not None:
-                        return fresh.access_token
+                        return self._remember(user_id, fresh)
         except LockError as err:
             raise UpstreamUnavailable("timed out waiting for another token refresh") from err
         raise UpstreamUnavailable("the user's tokens kept changing during a token refresh")
+
+    def _remember(self, user_id: str, tokens: StoredTokens) -> str:
+        """Keep ``tokens``' access token in this process until shortly before it must be
+        refreshed (at most ``TOKEN_CACHE_SECONDS``): most jobs then need no Redis read and no
+        decryption. A change made elsewhere (a re-link, a revocation) shows when Google
+        refuses the cached token: the 401 makes the next call read the store."""
+        if len(self._cache) >= TOKEN_CACHE_SIZE:
+            self._cache.clear()
+        usable = (tokens.expires_at - self._margin - dt.datetime.now(dt.UTC)).total_seconds()
+        until = time.monotonic() + min(usable, TOKEN_CACHE_SECONDS)
+        self._cache[user_id] = (tokens.access_token, until)
+        return tokens.access_token
 
     async def _require(self, user_id: str) -> SealedTokens:
         current = await self.store.read(user_id)
@@ -298,6 +324,7 @@ class Accounts:
     async def _revoked(self, user_id: str, current: SealedTokens) -> bool:
         """Purge the tokens Google refused, mark the user for re-consent, announce it; only
         if they are still the stored ones (False: a new link replaced them meanwhile)."""
+        self._cache.pop(user_id, None)
         if not await self.store.set_aside(user_id, current.blob, _REVOKED, purge=True):
             log.info("refresh token refused, but the tokens changed meanwhile user=%s", user_id)
             return False
@@ -320,6 +347,7 @@ class Accounts:
         turn, so nothing stays stored that Google no longer honours, and no grant still alive
         at Google is forgotten.
         """
+        self._cache.pop(user_id, None)
         for _ in range(_ROUNDS):
             current = await self.store.read(user_id)
             if current is None:

@@ -25,8 +25,8 @@ What it owns, per call:
 Requests are built as plain URLs rather than with googleapiclient's discovery model
 (google-api-facts §0.3): the handful of methods used here are a path and a few parameters
 each, and building them directly keeps request construction free of httplib2 objects and
-the discovery document. Responses are parsed with ``json.loads`` and checked for shape only
-(no per-event models): a listing of 2,500 events costs one parse.
+the discovery document. Responses are parsed with orjson and checked for shape only (no
+per-event models): a listing of 2,500 events costs one parse.
 
 An insert is retried like any other call. Its body always carries a client-chosen ``id``
 (:meth:`gcal.event_writes.EventInput.for_insert`), so a retry after a lost answer gets 409
@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import json
 import logging
 import re
 import time
@@ -47,6 +46,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import aiohttp
+import orjson
 
 from gcal.errors import GcalError, InvalidRequest, UpstreamUnavailable, from_google_response
 from gcal.event_queries import EventQuery
@@ -165,7 +165,7 @@ def _segment(value: str) -> str:
 
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(body)
+        value = orjson.loads(body)
     except ValueError as err:
         raise UpstreamUnavailable("Google Calendar sent a malformed response body") from err
     if not isinstance(value, dict):
@@ -390,7 +390,7 @@ class CalendarClient:
             method=method,
             url=self._base + path,
             params=list(params.items() if isinstance(params, Mapping) else params or ()),
-            data=json.dumps(body).encode() if body is not None else None,
+            data=orjson.dumps(body) if body is not None else None,
             headers=dict(headers or {}),
         )
         token = await self._tokens.access_token(user_id)

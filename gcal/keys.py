@@ -84,6 +84,12 @@ class RedisKeys:
         """arq's queue (sorted set of job ids); arq keeps its own ``arq:job:*`` keys."""
         return f"{self.prefix}:queue"
 
+    @property
+    def queue_wake(self) -> str:
+        """Pub/sub channel: published after an enqueue, so idle workers read the queue at
+        once instead of at their next poll (optional for producers; :mod:`worker.wake`)."""
+        return f"{self.prefix}:queue:wake"
+
     def worker_health(self, host: str, pid: int) -> str:
         """String, PX ~6 s: one live worker process's health record (arq's health-check key,
         one per worker, so a probe can tell which worker on which host is alive)."""

@@ -161,6 +161,7 @@ class RateLimiter:
         if max_wait < 0 or max_attempts < 1:
             raise ValueError("max_wait must be >= 0 and max_attempts >= 1")
         self._keys = keys
+        self._redis = redis
         self._script = redis.register_script(_ACQUIRE)
         self.per_user = per_user
         self.per_project = per_project
@@ -198,6 +199,15 @@ class RateLimiter:
         a window stays full longer than ``max_wait``; neither counts the request.
         """
         self._check_cost(cost)
+        if not (self.per_user or self.per_project):
+            # No window to keep: only the breaker (no script, no stamps to record).
+            pttl = int(await self._redis.pttl(self._keys.quota_breaker(user_id)))
+            if pttl != -2:
+                raise QuotaExhausted(
+                    "Calendar usage limits are exhausted for this user; calls are paused",
+                    retry_after=_breaker_seconds(pttl, self.breaker.default_seconds),
+                )
+            return
         keys = [
             self._keys.quota_breaker(user_id),
             self._keys.rate_user(user_id),

@@ -119,7 +119,10 @@ class Settings(BaseSettings):
     job_max_tries: int = Field(default=8, ge=1, description="Runs of one job, retries included.")
     worker_max_jobs: int = Field(default=50, ge=1, description="Concurrent jobs per worker.")
     worker_poll_delay: float = Field(
-        default=0.05, gt=0, description="Seconds between queue polls when idle (see bench/)."
+        default=0.5,
+        gt=0,
+        description="Longest wait between queue reads when nothing wakes a worker (producers "
+        "that publish the wake signal are served at once; see bench/).",
     )
     # At least 1: with 0, arq cancels even its own bookkeeping of a job that has already
     # answered, and the worker exits with an error (measured in bench/).

@@ -95,8 +95,9 @@ class JobClient:
         if not JOB_ID_RE.fullmatch(job_id):
             raise ValueError(f"a job id must be {JOB_ID_RULE}")
         # arq itself refuses ids it still knows (queued, running, or its 5-minute result copy).
-        if not await self._redis.exists(self._keys.result(job_id)):
-            await self._arq.enqueue_job(job, _job_id=job_id, **kwargs)
+        known = await self._redis.exists(self._keys.result(job_id))
+        if not known and await self._arq.enqueue_job(job, _job_id=job_id, **kwargs) is not None:
+            await self._redis.publish(self._keys.queue_wake, b"")  # idle workers: read now
         return job_id
 
     # `timeout` as a parameter (ASYNC109): the wait is the whole point of these two calls.

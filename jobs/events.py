@@ -81,7 +81,8 @@ async def get_events(s: Services, args: GetEventsArgs, run: JobRun) -> GetEvents
         page_token = page.next_page_token
     else:
         truncated = True  # the page cap ran out while Google still had pages
-    return GetEventsData(events=events, truncated=truncated, time_zone=time_zone)
+    # Google's events pass through unchecked (checked for shape when parsed): no copy.
+    return GetEventsData.model_construct(events=events, truncated=truncated, time_zone=time_zone)
 
 
 # create_event -----------------------------------------------------------------------------------

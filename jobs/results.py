@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
+import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from redis.asyncio import Redis
 
@@ -77,13 +78,37 @@ class JobResult(BaseModel):
 
     @classmethod
     def success(cls, job_id: str, job: str, data: BaseModel) -> JobResult:
-        return cls(
-            job_id=job_id, job=job, ok=True, data=data.model_dump(mode="json", by_alias=True)
+        """A success whose ``data`` is the job's data model's fields as they are: validated
+        inputs and Google's output, plain JSON values, encoded once, by :meth:`to_json`
+        (a page of 250 events is neither copied nor checked again)."""
+        return cls.model_construct(
+            job_id=job_id, job=job, ok=True, data=dict(data), error=None, finished_at=_now()
         )
 
     @classmethod
     def failure(cls, job_id: str, job: str, error: JobError) -> JobResult:
         return cls(job_id=job_id, job=job, ok=False, error=error)
+
+    def to_json(self) -> bytes:
+        """The envelope as stored: absent fields left out, ``null`` inside ``data`` kept."""
+        out: dict[str, Any] = {"job_id": self.job_id, "job": self.job, "ok": self.ok}
+        if self.data is not None:
+            out["data"] = self.data
+        if self.error is not None:
+            out["error"] = self.error.model_dump(mode="json", exclude_none=True)
+        out["finished_at"] = self.finished_at
+        try:
+            return orjson.dumps(out, default=_nested_model, option=orjson.OPT_UTC_Z)
+        except (TypeError, orjson.JSONEncodeError):
+            # Text orjson will not encode (a lone surrogate): validation makes it UTF-8 safe.
+            safe = JobResult.model_validate(self.model_dump())
+            return safe.model_dump_json(exclude_none=True).encode()
+
+
+def _nested_model(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 # How long the result of a job the service schedules itself (a quiet job) stays readable.
@@ -110,7 +135,7 @@ async def record(
     )
     async with redis.pipeline(transaction=True) as pipe:
         ttl = QUIET_RESULT_TTL_SECONDS if quiet else RESULT_TTL_SECONDS
-        pipe.set(result_key, result.model_dump_json(exclude_none=True), ex=ttl)
+        pipe.set(result_key, result.to_json(), ex=ttl)
         notifier.stage(
             pipe, note, channels=[keys.result_channel(result.job_id)], broadcast=not quiet
         )

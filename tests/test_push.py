@@ -101,6 +101,7 @@ async def test_a_channel_is_renewed_before_expiry_with_overlap(
 ) -> None:
     old = setup.channel()
     settings = setup.pipe.settings
+    await setup.pipe.stop()  # only the renewing worker below takes the next sync
     async with pipeline(
         emulator,
         setup.pipe.redis,

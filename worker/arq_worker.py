@@ -42,6 +42,7 @@ from jobs import wire
 from jobs.registry import JOBS
 from jobs.results import JobError, JobResult, record
 from worker.reports import JobReports
+from worker.wake import Waker
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +97,38 @@ def _error_for(name: str, reason: str) -> GcalError:
 
 
 class GcalWorker(Worker):
-    """arq's worker with guards against anything a producer can put in Redis."""
+    """arq's worker with guards against anything a producer can put in Redis, that reads the
+    queue when woken (:mod:`worker.wake`) rather than on a fixed poll."""
 
-    def __init__(self, *args: Any, reports: JobReports, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, *args: Any, reports: JobReports, wake_channel: str, idle_poll: float, **kwargs: Any
+    ) -> None:
+        # arq's own poll loop sleeps between reads; ours waits in _poll_iteration instead.
+        super().__init__(*args, poll_delay=0, **kwargs)
         self.reports = reports
+        self._wake_channel = wake_channel
+        self._idle_poll = idle_poll
+        self._waker: Waker | None = None
+        self._backlog = False  # the last read left jobs no slot was free for
+
+    async def _poll_iteration(self) -> None:
+        if self._waker is None:
+            self._waker = Waker(self.pool, self._wake_channel, longest=self._idle_poll)
+            self._waker.start()
+        await super()._poll_iteration()
+        await self._waker.wait()
+
+    def _release_sem_dec_counter_on_complete(self) -> None:
+        # arq's done callback of every job task (private in arq 0.28, pinned): a freed slot
+        # takes the next waiting job at once rather than at the next poll.
+        super()._release_sem_dec_counter_on_complete()
+        if self._backlog and self._waker is not None:
+            self._waker.set()
+
+    async def close(self) -> None:
+        if self._waker is not None:
+            await self._waker.stop()
+        await super().close()
 
     @property
     def _services(self) -> Services:
@@ -119,6 +147,8 @@ class GcalWorker(Worker):
             else:
                 await self._refuse(raw, job_id, f"a job id must be {JOB_ID_RULE}")
         await super().start_jobs(runnable)
+        # arq stops starting jobs when every slot is taken; the rest wait for a freed slot.
+        self._backlog = self.job_counter >= self.max_jobs
 
     async def run_job(self, job_id: str, score: int) -> None:
         try:

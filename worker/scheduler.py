@@ -36,7 +36,7 @@ PAYLOAD_TTL_MS = 24 * 3600 * 1000
 # A due member whose sync still runs is looked at again this much later.
 BUSY_RETRY_MS = 1000
 
-# KEYS: due, running, jobs, counter, queue.
+# KEYS: due, running, jobs, counter, queue, the queue's wake channel.
 # ARGV: batch, lease ms, calendar interval ms, list interval ms, jitter fraction,
 #       arq job key prefix, payload ttl ms, busy retry ms.
 _CLAIM = """
@@ -73,6 +73,9 @@ for _, m in ipairs(due) do
         redis.call('ZADD', KEYS[5], now, job_id)
         started = started + 1
     end
+end
+if started > 0 then
+    redis.call('PUBLISH', KEYS[6], '')
 end
 return started
 """
