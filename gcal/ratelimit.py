@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 import uuid
 
 from redis.asyncio import Redis
@@ -37,6 +38,11 @@ from gcal.keys import RedisKeys
 from gcal.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# With quotas off, how long a breaker read as closed is believed (another worker may open it
+# meanwhile: this worker then sends Google at most this long's requests more).
+BREAKER_RECHECK_SECONDS = 1.0
+_CLOSED_CACHE_SIZE = 50_000
 
 _ADMITTED = 0
 _WINDOW_FULL = 1
@@ -163,6 +169,8 @@ class RateLimiter:
         self._keys = keys
         self._redis = redis
         self._script = redis.register_script(_ACQUIRE)
+        # user id -> until when (monotonic) a breaker read closed counts as closed
+        self._closed_until: dict[str, float] = {}
         self.per_user = per_user
         self.per_project = per_project
         self.window_seconds = window_seconds
@@ -200,13 +208,19 @@ class RateLimiter:
         """
         self._check_cost(cost)
         if not (self.per_user or self.per_project):
-            # No window to keep: only the breaker (no script, no stamps to record).
+            # No window to keep: only the breaker (no script, no stamps to record), and a
+            # breaker seen closed is taken as closed for a second (one read per user then).
+            if self._closed_until.get(user_id, 0.0) > time.monotonic():
+                return
             pttl = int(await self._redis.pttl(self._keys.quota_breaker(user_id)))
             if pttl != -2:
                 raise QuotaExhausted(
                     "Calendar usage limits are exhausted for this user; calls are paused",
                     retry_after=_breaker_seconds(pttl, self.breaker.default_seconds),
                 )
+            if len(self._closed_until) >= _CLOSED_CACHE_SIZE:
+                self._closed_until.clear()
+            self._closed_until[user_id] = time.monotonic() + BREAKER_RECHECK_SECONDS
             return
         keys = [
             self._keys.quota_breaker(user_id),
@@ -241,6 +255,7 @@ class RateLimiter:
 
     async def open_breaker(self, user_id: str, seconds: float | None = None) -> None:
         """Open the user's quota breaker (see :meth:`QuotaBreaker.open`)."""
+        self._closed_until.pop(user_id, None)
         await self.breaker.open(user_id, seconds)
 
     async def breaker_remaining(self, user_id: str) -> float | None:

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from gcal.errors import ErrorCode, GcalError
 from gcal.keys import RESULT_TTL_SECONDS, RedisKeys
@@ -118,12 +119,22 @@ QUIET_RESULT_TTL_SECONDS = 3600
 async def record(
     redis: Redis, keys: RedisKeys, result: JobResult, notifier: Notifier, *, quiet: bool = False
 ) -> None:
-    """Write ``result`` to its key, then announce it: on the job's own channel (for a
-    producer awaiting it), on the notifications channel and in the durable stream; a
-    ``quiet`` job's only on its own channel, its result kept an hour.
+    """Write ``result`` to its key, then announce it (:func:`stage`), in one MULTI/EXEC."""
+    async with redis.pipeline(transaction=True) as pipe:
+        stage(pipe, keys, result, notifier, quiet=quiet)
+        await pipe.execute()
 
-    One MULTI/EXEC: the SET runs before the PUBLISHes, so whoever hears the notification
-    finds the result; and a crash cannot leave a notification without its result.
+
+def stage(
+    pipe: Pipeline, keys: RedisKeys, result: JobResult, notifier: Notifier, *, quiet: bool = False
+) -> None:
+    """Queue on ``pipe`` (a transaction the caller runs) the writes that end a job: its
+    result at its key, then its announcement on the job's own channel (for a producer
+    awaiting it), on the notifications channel and in the durable stream; a ``quiet`` job's
+    only on its own channel, its result kept an hour.
+
+    The SET runs before the PUBLISHes, so whoever hears the notification finds the result;
+    and a crash cannot leave a notification without its result.
     """
     result_key = keys.result(result.job_id)
     note = JobCompleted(
@@ -133,10 +144,6 @@ async def record(
         error_code=result.error.code if result.error else None,
         result_key=result_key,
     )
-    async with redis.pipeline(transaction=True) as pipe:
-        ttl = QUIET_RESULT_TTL_SECONDS if quiet else RESULT_TTL_SECONDS
-        pipe.set(result_key, result.to_json(), ex=ttl)
-        notifier.stage(
-            pipe, note, channels=[keys.result_channel(result.job_id)], broadcast=not quiet
-        )
-        await pipe.execute()
+    ttl = QUIET_RESULT_TTL_SECONDS if quiet else RESULT_TTL_SECONDS
+    pipe.set(result_key, result.to_json(), ex=ttl)
+    notifier.stage(pipe, note, channels=[keys.result_channel(result.job_id)], broadcast=not quiet)

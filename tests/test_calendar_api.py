@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import pytest
 
 from emulator.faults import FaultRule
 from emulator.state import Calendar
-from gcal.calendar_api import CalendarClient, EventsPage, retry_after_seconds
+from gcal.calendar_api import CalendarClient, EventsPage, RawEventsPage, retry_after_seconds
 from gcal.errors import (
     AuthRequired,
     Conflict,
@@ -491,9 +492,22 @@ async def test_broken_body_always_is_upstream_unavailable(rig: Rig, kind: str) -
         b"\xff",
     ],
 )
-def test_wrong_shaped_listing_is_upstream_unavailable(body: bytes) -> None:
+@pytest.mark.parametrize("parse", [EventsPage.parse, RawEventsPage.parse], ids=["parsed", "raw"])
+def test_wrong_shaped_listing_is_upstream_unavailable(
+    body: bytes, parse: Callable[[bytes], object]
+) -> None:
     with pytest.raises(UpstreamUnavailable):
-        EventsPage.parse(body)
+        parse(body)
+
+
+def test_a_raw_page_keeps_googles_items_as_json() -> None:
+    body = (
+        b'{"timeZone": "UTC", "items": [ {"id": "a", "summary": "\\u00e9t\xc3\xa9"}, {"id": "b"} ]}'
+    )
+    page = RawEventsPage.parse(body)
+    assert (page.count, page.time_zone, page.next_page_token) == (2, "UTC", None)
+    assert json.loads(page.items_json) == json.loads(body)["items"]
+    assert RawEventsPage.parse(b'{"nextSyncToken": "s1"}').items_json == b"[]"
 
 
 def test_listing_without_items_is_empty() -> None:

@@ -29,10 +29,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
+from arq.constants import (
+    abort_jobs_ss,
+    in_progress_key_prefix,
+    job_key_prefix,
+    result_key_prefix,
+    retry_key_prefix,
+)
+from arq.utils import timestamp_ms
 from arq.worker import Worker
+from redis.asyncio.client import Pipeline
+from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from gcal.errors import GcalError, InternalError, InvalidRequest
@@ -47,7 +57,34 @@ from worker.wake import Waker
 log = logging.getLogger(__name__)
 
 UNKNOWN_JOB = "<unknown>"
+
+# arq's start_jobs checks for each job, as one script for a batch. KEYS: the queue.
+# ARGV: arq's in-progress key prefix, now (ms), in-progress timeout (ms), how many to claim,
+# then the job ids. Returns [job id, score, ...] of those claimed: not running elsewhere, still
+# queued, due; each gets its in-progress mark, as arq's own claim sets it.
+_CLAIM = """
+local taken = {}
+local room = tonumber(ARGV[4])
+for i = 5, #ARGV do
+    if room <= 0 then
+        break
+    end
+    local id = ARGV[i]
+    local mark = ARGV[1] .. id
+    if redis.call('EXISTS', mark) == 0 then
+        local score = redis.call('ZSCORE', KEYS[1], id)
+        if score and tonumber(score) <= tonumber(ARGV[2]) then
+            redis.call('SET', mark, '1', 'PX', ARGV[3])
+            taken[#taken + 1] = id
+            taken[#taken + 1] = score
+            room = room - 1
+        end
+    end
+end
+return taken
+"""
 _SERVICES = "gcal_services"
+_STAGED = "gcal_staged"
 
 
 def services(ctx: dict[str, Any]) -> Services:
@@ -60,6 +97,14 @@ def services(ctx: dict[str, Any]) -> Services:
 
 def set_services(ctx: dict[str, Any], value: Services) -> None:
     ctx[_SERVICES] = value
+
+
+def stage_finish(ctx: dict[str, Any], job_id: str, writes: Callable[[Pipeline], None]) -> None:
+    """Have ``writes`` run in the transaction that finishes the job ``job_id`` in arq."""
+    staged = ctx.get(_STAGED)
+    if not isinstance(staged, dict):
+        raise TypeError("worker context holds no staging (not a GcalWorker)")
+    staged[job_id] = writes
 
 
 def _failure_reason(result_data: bytes | None) -> tuple[str, str]:
@@ -110,11 +155,17 @@ class GcalWorker(Worker):
         self._idle_poll = idle_poll
         self._waker: Waker | None = None
         self._backlog = False  # the last read left jobs no slot was free for
+        self._claim: AsyncScript | None = None
+        # job id -> the result writes (jobs.results.stage) to fold into arq's finishing
+        # transaction for it (run_job stages them; finish_job runs them with arq's own).
+        self.staged: dict[str, Callable[[Pipeline], None]] = {}
+        self.ctx[_STAGED] = self.staged
 
     async def _poll_iteration(self) -> None:
         if self._waker is None:
             self._waker = Waker(self.pool, self._wake_channel, longest=self._idle_poll)
             self._waker.start()
+            self._claim = self.pool.register_script(_CLAIM)
         await super()._poll_iteration()
         await self._waker.wait()
 
@@ -146,9 +197,31 @@ class GcalWorker(Worker):
                 runnable.append(raw)
             else:
                 await self._refuse(raw, job_id, f"a job id must be {JOB_ID_RULE}")
-        await super().start_jobs(runnable)
-        # arq stops starting jobs when every slot is taken; the rest wait for a freed slot.
-        self._backlog = self.job_counter >= self.max_jobs
+        free = self.max_jobs - self.job_counter
+        # The rest wait for a freed slot (which then wakes this worker).
+        self._backlog = len(runnable) > free
+        if free <= 0 or not runnable:
+            return
+        # arq claims each job with WATCH, EXISTS, ZSCORE, then MULTI/PSETEX: three round trips
+        # a job. One script claims the batch with the same checks, atomically.
+        assert self._claim is not None  # noqa: S101 - registered by the first poll
+        claimed = await self._claim(
+            keys=[self.queue_name],
+            args=[
+                in_progress_key_prefix,
+                timestamp_ms(),
+                int(self.in_progress_timeout_s * 1000),
+                free,
+                *runnable,
+            ],
+        )
+        for job_id_b, score in zip(claimed[::2], claimed[1::2], strict=True):
+            await self.sem.acquire()
+            self.job_counter += 1
+            job_id = job_id_b.decode()
+            task = self.loop.create_task(self.run_job(job_id, int(score)))
+            task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+            self.tasks[job_id] = task
 
     async def run_job(self, job_id: str, score: int) -> None:
         try:
@@ -161,6 +234,50 @@ class GcalWorker(Worker):
                 error = InvalidRequest("the job's arq keys do not hold what arq writes there")
             await self._answer(job_id, UNKNOWN_JOB, error)
             await super().finish_failed_job(job_id, None)
+
+    async def finish_job(  # noqa: PLR0917 - arq's signature
+        self,
+        job_id: str,
+        finish: bool,
+        result_data: bytes | None,
+        result_timeout_s: float | None,
+        keep_result_forever: bool,
+        incr_score: int | None,
+        keep_in_progress: float | None,
+    ) -> None:
+        """arq's bookkeeping of a finished (or deferred) job, in one transaction with the
+        job's result and its announcement when the job staged them: a job ends with its
+        result written and its queue entry gone together, never one without the other."""
+        stage = self.staged.pop(job_id, None)
+        if stage is None:
+            await super().finish_job(
+                job_id,
+                finish,
+                result_data,
+                result_timeout_s,
+                keep_result_forever,
+                incr_score,
+                keep_in_progress,
+            )
+            return
+        async with self.pool.pipeline(transaction=True) as tr:
+            stage(tr)
+            delete_keys = [in_progress_key_prefix + job_id] if keep_in_progress is None else []
+            if keep_in_progress is not None:
+                tr.pexpire(in_progress_key_prefix + job_id, int(keep_in_progress * 1000))
+            if finish:
+                if result_data:
+                    expire = None if keep_result_forever else result_timeout_s
+                    px = int(expire * 1000) if expire is not None else None
+                    tr.set(result_key_prefix + job_id, result_data, px=px)
+                delete_keys += [retry_key_prefix + job_id, job_key_prefix + job_id]
+                tr.zrem(abort_jobs_ss, job_id)
+                tr.zrem(self.queue_name, job_id)
+            elif incr_score:
+                tr.zincrby(self.queue_name, incr_score, job_id)
+            if delete_keys:
+                tr.delete(*delete_keys)
+            await tr.execute()
 
     async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
         """Jobs that fail before any job function runs still get a typed result."""

@@ -22,6 +22,7 @@ deferral is reported once (:mod:`worker.reports`: a log line and the job metrics
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -41,9 +42,9 @@ from gcal.errors import (
 from gcal.retry_budget import RetryBudget
 from gcal.services import Services
 from jobs import wire
-from jobs.results import FieldError, JobError, JobResult, record
+from jobs.results import FieldError, JobError, JobResult, stage
 from jobs.spec import JobRun, JobSpec
-from worker.arq_worker import services
+from worker.arq_worker import services, stage_finish
 from worker.reports import JobReports
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,12 @@ async def run_job(
         result = checked
     else:
         result = await _execute(s, spec, checked, info, reports=reports, started=started)
-    await record(s.redis, s.keys, result, s.notifier, quiet=spec.quiet)
+    # Written with arq's own end of the job, in one transaction (GcalWorker.finish_job).
+    stage_finish(
+        ctx,
+        info.job_id,
+        functools.partial(stage, keys=s.keys, result=result, notifier=s.notifier, quiet=spec.quiet),
+    )
     reports.finished(result, attempt=info.attempt, seconds=time.perf_counter() - started)
     if spec.ended is not None and not isinstance(checked, JobResult):
         try:
