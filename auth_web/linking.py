@@ -108,7 +108,10 @@ async def auth_start(request: web.Request) -> web.Response:
         log.info("start with an unknown, expired or already opened state")
         return _show(STALE_STATE)
     url = s.oauth.consent_url(
-        state=state, code_challenge=opened.code_challenge, login_hint=opened.login_hint
+        state=state,
+        code_challenge=opened.code_challenge,
+        scopes=s.accounts.required_scopes,
+        login_hint=opened.login_hint,
     )
     response = web.Response(status=302, headers={**_NO_STORE, "Location": url})
     set_binding(response, s.settings, state, opened.secret, max_age=opened.expires_in)
@@ -171,8 +174,8 @@ SCOPE_MISSING = Outcome(
     "scope_missing",
     403,
     "Calendar permission missing",
-    "Linking needs permission to see and edit your calendar events, which was not given.",
-    "Nothing was linked. Start again and keep the calendar permission ticked.",
+    "Linking needs every calendar permission it asked for, and one was not given.",
+    "Nothing was linked. Start again from the app and keep every permission ticked.",
 )
 _OAUTH_ERROR_CODE = re.compile(r"[a-z_]{1,64}")
 

@@ -209,9 +209,6 @@ def main(argv: list[str] | None = None) -> None:
             "GCAL_AUTH_WEB_PORT": str(args.auth_port),
             "GCAL_WORKER_METRICS_HOST": HOST,
             "GCAL_WORKER_METRICS_PORT": str(args.worker_metrics_port),
-            "GCAL_SCOPES": json.dumps(
-                ["https://www.googleapis.com/auth/calendar.events", "openid", "email"]
-            ),
         }
         emulator_cmd = [
             sys.executable, "-m", "emulator",

@@ -63,7 +63,8 @@ from gcal.notifications import (
 )
 from gcal.notifications import AuthRequired as AuthRequiredNote
 from gcal.notifications import AuthRevoked as AuthRevokedNote
-from gcal.oauth import OAuthClient, TokenGrant, missing_scopes
+from gcal.oauth import OAuthClient, TokenGrant
+from gcal.scopes import missing
 from gcal.tokens import SealedTokens, StoredTokens, TokenStore, UnreadableTokens
 
 log = logging.getLogger(__name__)
@@ -133,18 +134,18 @@ class Accounts:
         ``auth_scope_missing``; raises :class:`ScopeMissing`. A grant without a refresh
         token (consent was not forced) raises :class:`InternalError`.
         """
-        missing = missing_scopes(self.required_scopes, grant.scopes)
-        if missing:
+        lacked = missing(self.required_scopes, grant.scopes)
+        if lacked:
             await self._give_back(user_id, grant)
             await self._notifier.publish(
                 AuthScopeMissing(
                     user_id=user_id,
                     email=grant.email,
                     scopes=sorted(grant.scopes),
-                    missing_scopes=missing,
+                    missing_scopes=lacked,
                 )
             )
-            raise ScopeMissing("a required scope was not granted: " + " ".join(missing))
+            raise ScopeMissing("a required scope was not granted: " + " ".join(lacked))
         if grant.refresh_token is None:
             log.error("google granted no refresh token user=%s", user_id)
             raise InternalError("Google granted no refresh token; consent must be forced")

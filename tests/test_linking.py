@@ -25,11 +25,10 @@ from emulator.faults import FaultRule
 from gcal.crypto import Cipher, generate_key
 from gcal.errors import AuthRequired
 from gcal.tokens import TokenStore
+from jobs.registry import default_scopes
 from tests.conftest import MakeAuthWeb
 from tests.harness import Emulator
 from tests.services import AuthWeb, bound_socket
-
-EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events"
 
 
 async def consent_url(
@@ -106,8 +105,9 @@ async def test_consent_url_asks_for_offline_forced_consent_with_pkce(auth_web: A
     assert query["include_granted_scopes"] == "true"
     assert query["code_challenge_method"] == "S256"
     assert len(query["code_challenge"]) == 43
-    # openid on top of the configured scope: it reads no data, and identifies the account.
-    assert query["scope"] == f"{EVENTS_SCOPE} openid"
+    # GCAL_SCOPES unset: the jobs' own scopes, plus openid (it reads no data, and identifies
+    # the account).
+    assert query["scope"].split() == [*default_scopes(), "openid"]
     assert query["login_hint"] == "alice@example.com"
     assert len(query["state"]) >= 43  # 256 bits, base64url
 
@@ -133,7 +133,7 @@ async def test_full_flow_stores_encrypted_tokens_and_announces_the_link(
 
     tokens = await auth_web.services.tokens.get("user-1")
     assert tokens is not None
-    assert EVENTS_SCOPE in tokens.scopes
+    assert set(default_scopes()) <= tokens.scopes
     raw = await redis.get(auth_web.services.keys.tokens("user-1"))
     assert raw is not None
     assert tokens.access_token.encode() not in raw
@@ -142,7 +142,7 @@ async def test_full_flow_stores_encrypted_tokens_and_announces_the_link(
     announced = json.loads(message["data"])
     assert announced["type"] == "auth_linked"
     assert announced["user_id"] == "user-1"
-    assert EVENTS_SCOPE in announced["scopes"]
+    assert set(default_scopes()) <= set(announced["scopes"])
     stream = await redis.xrange(auth_web.services.keys.notification_stream)
     assert [json.loads(fields[b"json"])["type"] for _, fields in stream] == ["auth_linked"]
 
@@ -331,8 +331,9 @@ async def test_denied_consent_shows_what_happened_and_keeps_nothing(
 async def test_missing_required_scope_is_its_own_outcome(
     emulator: Emulator, make_auth_web: MakeAuthWeb, redis: Redis
 ) -> None:
-    # Ask for events plus identity; the user unticks the events scope (granular consent).
-    auth_web = await make_auth_web(scopes=(EVENTS_SCOPE, "openid", "email"))
+    # The jobs' scopes plus the email; the user unticks every calendar scope (granular
+    # consent), and only the sign-in scopes remain.
+    auth_web = await make_auth_web(scopes=(*default_scopes(), "email"))
     async with browser() as http:
         action, request_id = await consent_form(http, await consent_url(http, auth_web))
         approved = await http.post(
@@ -348,7 +349,7 @@ async def test_missing_required_scope_is_its_own_outcome(
     stream = await redis.xrange(auth_web.services.keys.notification_stream)
     announced = json.loads(stream[-1][1][b"json"])
     assert announced["type"] == "auth_scope_missing"
-    assert announced["missing_scopes"] == [EVENTS_SCOPE]
+    assert announced["missing_scopes"] == sorted(default_scopes())
     assert announced["email"] == "bob@example.com"
     # The partial grant was handed back to Google.
     assert not emulator.store.grants
@@ -358,7 +359,7 @@ async def test_email_is_recorded_when_google_sends_it(
     emulator: Emulator, make_auth_web: MakeAuthWeb
 ) -> None:
     emulator.configure(auto_approve=True)
-    auth_web = await make_auth_web(scopes=(EVENTS_SCOPE, "openid", "email"))
+    auth_web = await make_auth_web(scopes=(*default_scopes(), "email"))
     async with browser() as http:
         await link(http, auth_web)
     tokens = await auth_web.services.tokens.get("user-1")
