@@ -16,6 +16,12 @@ stored tokens unreadable       ``auth_required``, reason ``tokens_unreadable`` (
 disconnect                     ``auth_disconnected``
 =============================  =============================================================
 
+Inside a job, :meth:`Accounts.access_token` also checks the job's needs (the running needs of
+:mod:`gcal.scopes`) against the scopes the user granted, as stored with the tokens: a grant
+that cannot serve the job is :class:`ScopeMissing` naming the scope to ask for, and no
+request leaves for Google. Tokens whose scopes are not known (Google sent none) are not
+checked: Google's own 403 decides.
+
 A refresh is single-flight across every process: the refresher holds a Redis lock on the
 user; the others wait for it, then re-read the store and find the new token. ``invalid_grant``
 on refresh means the user revoked access (or it lapsed). A transient token-endpoint failure
@@ -64,7 +70,7 @@ from gcal.notifications import (
 from gcal.notifications import AuthRequired as AuthRequiredNote
 from gcal.notifications import AuthRevoked as AuthRevokedNote
 from gcal.oauth import OAuthClient, TokenGrant
-from gcal.scopes import missing
+from gcal.scopes import lacking, missing, running_needs, unmet
 from gcal.tokens import SealedTokens, StoredTokens, TokenStore, UnreadableTokens
 
 log = logging.getLogger(__name__)
@@ -79,6 +85,15 @@ _ROUNDS = 3
 def _same_account(tokens: StoredTokens, sub: str | None) -> bool:
     """Whether ``tokens`` are known to belong to the Google account ``sub``."""
     return tokens.sub is not None and tokens.sub == sub
+
+
+def _check_needs(tokens: StoredTokens) -> None:
+    """:class:`ScopeMissing` if the running job needs what the user's grant does not hold."""
+    needs = running_needs()
+    if needs and tokens.scopes:
+        wanting = unmet(needs, tokens.scopes)
+        if wanting:
+            raise lacking(wanting, "not sent to Google")
 
 
 class AccountListener(Protocol):
@@ -145,7 +160,10 @@ class Accounts:
                     missing_scopes=lacked,
                 )
             )
-            raise ScopeMissing("a required scope was not granted: " + " ".join(lacked))
+            raise ScopeMissing(
+                "a required scope was not granted: " + " ".join(lacked),
+                missing_scopes=tuple(lacked),
+            )
         if grant.refresh_token is None:
             log.error("google granted no refresh token user=%s", user_id)
             raise InternalError("Google granted no refresh token; consent must be forced")
@@ -213,9 +231,11 @@ class Accounts:
         Refreshes when the stored one expires within the margin, or when it is ``rejected``
         (Google answered 401 to it). Raises :class:`AuthRequired` when the user has no linked
         account or its tokens cannot be decrypted, :class:`AuthRevoked` when Google refuses
-        the refresh token.
+        the refresh token, :class:`ScopeMissing` when the running job needs a scope the grant
+        lacks.
         """
         current = await self._require(user_id)
+        _check_needs(current.tokens)
         if self._usable(current.tokens, rejected):
             return current.tokens.access_token
         lock = self._redis.lock(

@@ -11,12 +11,22 @@ derived, least privilege first, from the needs of the jobs it runs::
     #  "https://www.googleapis.com/auth/calendar.events")
 
 ``calendar.events`` covers reading events too, so ``calendar.events.readonly`` is dropped.
+
+While a job runs, its needs are the *running needs* (:func:`needs_applied`, set by the worker
+around the job's code, like the retry budget): the token source checks them against the
+scopes the user granted before a request leaves for Google (:func:`lacking`), so a grant that
+cannot serve the job answers ``scope_missing`` naming the scope to ask for, without spending a
+request. Outside a job (auth_web, a disconnect's clean-up) nothing is checked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import contextvars
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+
+from gcal.errors import ScopeMissing
 
 PREFIX = "https://www.googleapis.com/auth/"
 CALENDAR = PREFIX + "calendar"
@@ -127,3 +137,37 @@ def missing(required: Iterable[str], granted: Iterable[str]) -> list[str]:
 def unknown(scopes: Iterable[str]) -> list[str]:
     """The scopes that are not Google Calendar or sign-in scopes, in order."""
     return [scope for scope in scopes if scope not in KNOWN_SCOPES]
+
+
+def lacking(needs: Iterable[ScopeNeed], detail: str) -> ScopeMissing:
+    """The error for ``needs`` a grant does not serve: it names each need's narrowest scope
+    (what to ask the user for), in its message and in ``missing_scopes``."""
+    wanted = list(dict.fromkeys(needs))
+    scopes = tuple(sorted({need.narrowest for need in wanted}))
+    what = ", ".join(need.name for need in wanted)
+    return ScopeMissing(
+        f"{detail}: the user's grant lacks {' '.join(scopes)} ({what}); "
+        "have them link again with this scope",
+        missing_scopes=scopes,
+    )
+
+
+# The needs of the job running in this task (empty: not in a job, nothing to check).
+_RUNNING: contextvars.ContextVar[tuple[ScopeNeed, ...]] = contextvars.ContextVar(
+    "gcal_running_needs", default=()
+)
+
+
+@contextlib.contextmanager
+def needs_applied(needs: Iterable[ScopeNeed]) -> Iterator[None]:
+    """Make ``needs`` the running needs of the calls made inside the ``with`` (this task)."""
+    token = _RUNNING.set(tuple(needs))
+    try:
+        yield
+    finally:
+        _RUNNING.reset(token)
+
+
+def running_needs() -> tuple[ScopeNeed, ...]:
+    """The needs of the job running in this task; empty outside a job."""
+    return _RUNNING.get()

@@ -1,4 +1,5 @@
-"""Scopes per job: users are asked for the least-privilege scopes that serve every job.
+"""Scopes per job: users are asked for the least-privilege scopes that serve every job, and a
+job the grant cannot serve answers ``scope_missing`` naming the scope to ask for.
 
 Real HTTP (auth_web, the emulator as Google), real Redis, a real worker.
 """
@@ -15,6 +16,7 @@ from gcal import scopes
 from gcal.environment import ConfigError, load
 from gcal.settings import Settings
 from jobs.registry import default_scopes, resolved, unserved
+from jobs.results import JobResult
 from tests.conftest import MakeAuthWeb
 from tests.harness import Emulator
 from tests.pipeline import Pipeline, pipeline
@@ -36,6 +38,13 @@ async def auth_web(pipe: Pipeline, emulator: Emulator, make_auth_web: MakeAuthWe
     """auth_web sharing the workers' Redis prefix and token key, as a deployment does."""
     emulator.configure(auto_approve=True)
     return await make_auth_web(token_keys=pipe.settings.token_keys)
+
+
+def missing(result: JobResult) -> list[str] | None:
+    assert not result.ok, result
+    assert result.error is not None
+    assert result.error.code == "scope_missing"
+    return result.error.missing_scopes
 
 
 def test_unset_scopes_become_the_least_privilege_scopes_of_every_job() -> None:
@@ -83,3 +92,26 @@ async def test_the_readme_first_job_runs_for_a_user_linked_with_the_default_scop
     busy = await pipe.run("get_free_busy", {"user_id": "demo-user", **FREE_BUSY})
     events = await pipe.run("get_events", {"user_id": "demo-user"})
     assert (calendars.ok, busy.ok, events.ok) == (True, True, True), (calendars, busy, events)
+
+
+async def test_a_job_the_grant_cannot_serve_names_the_scope_without_asking_google(
+    pipe: Pipeline,
+) -> None:
+    # Linked before list_calendars' scope was asked for: events only.
+    await pipe.link("u1", scopes=[scopes.EVENTS])
+    result = await pipe.run("list_calendars", {"user_id": "u1"})
+    assert missing(result) == [scopes.CALENDAR_LIST_READONLY]
+    assert result.error is not None
+    assert scopes.CALENDAR_LIST_READONLY in result.error.message
+    assert pipe.emulator.store.requests["calendarList.list"] == 0
+    assert (await pipe.run("get_events", {"user_id": "u1"})).ok  # events still serve
+
+
+async def test_google_refusing_a_scope_names_the_jobs_scope_too(pipe: Pipeline) -> None:
+    # Tokens whose scopes are not known (Google sent none): not checked here, Google decides.
+    await pipe.link("u1", scopes=[])
+    result = await pipe.run("get_free_busy", {"user_id": "u1", **FREE_BUSY})
+    assert missing(result) == [scopes.FREEBUSY]
+    assert result.error is not None
+    assert "insufficientPermissions" in result.error.message
+    assert pipe.emulator.store.requests["freebusy.query"] == 1  # and not retried
