@@ -135,21 +135,27 @@ class Accounts:
 
     # Linking ---------------------------------------------------------------------------------
 
-    async def link_from_code(self, user_id: str, code: str, verifier: str) -> StoredTokens:
+    async def link_from_code(
+        self, user_id: str, code: str, verifier: str, *, required: Iterable[str] | None = None
+    ) -> StoredTokens:
         """Finish a consent: exchange the code (with its PKCE verifier), then :meth:`link`."""
-        return await self.link(user_id, await self._oauth.exchange_code(code, verifier))
+        grant = await self._oauth.exchange_code(code, verifier)
+        return await self.link(user_id, grant, required=required)
 
-    async def link(self, user_id: str, grant: TokenGrant) -> StoredTokens:
+    async def link(
+        self, user_id: str, grant: TokenGrant, *, required: Iterable[str] | None = None
+    ) -> StoredTokens:
         """Keep the tokens of a completed consent, clear any re-consent mark, announce
         ``auth_linked``. Whatever was stored is replaced (tokens that cannot be decrypted
         included); if it was another Google account's (by OpenID ``sub``), its grant is then
         revoked at Google, best effort.
 
-        A grant lacking a required scope is given back to Google and announced as
+        A grant lacking a ``required`` scope (by default :attr:`required_scopes`; auth_web
+        passes what its consent asked for) is given back to Google and announced as
         ``auth_scope_missing``; raises :class:`ScopeMissing`. A grant without a refresh
         token (consent was not forced) raises :class:`InternalError`.
         """
-        lacked = missing(self.required_scopes, grant.scopes)
+        lacked = missing(self.required_scopes if required is None else required, grant.scopes)
         if lacked:
             await self._give_back(user_id, grant)
             await self._notifier.publish(

@@ -331,11 +331,13 @@ async def test_denied_consent_shows_what_happened_and_keeps_nothing(
 async def test_missing_required_scope_is_its_own_outcome(
     emulator: Emulator, make_auth_web: MakeAuthWeb, redis: Redis
 ) -> None:
-    # The jobs' scopes plus the email; the user unticks every calendar scope (granular
-    # consent), and only the sign-in scopes remain.
-    auth_web = await make_auth_web(scopes=(*default_scopes(), "email"))
+    # The jobs' scopes plus the email (asked by the service); the user unticks every calendar
+    # scope (granular consent), and only the sign-in scopes remain.
+    auth_web = await make_auth_web()
     async with browser() as http:
-        action, request_id = await consent_form(http, await consent_url(http, auth_web))
+        action, request_id = await consent_form(
+            http, await consent_url(http, auth_web, scope="email")
+        )
         approved = await http.post(
             action,
             data={"request_id": request_id, "action": "approve", "email": "bob@example.com"},
