@@ -7,6 +7,8 @@ Real HTTP everywhere (auth_web and the emulator on 127.0.0.1), real Redis.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import html
 import json
 import logging
@@ -41,6 +43,16 @@ async def consent_url(
     body = await resp.json()
     assert body["expires_at"].endswith("Z")
     return str(body["url"])
+
+
+def assert_styled(resp: aiohttp.ClientResponse, page: str) -> None:
+    """The page is the product's card, its stylesheet allowed by the page's own CSP hash."""
+    [style] = re.findall(r"<style>(.*?)</style>", page, re.S)
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    policy = resp.headers["Content-Security-Policy"]
+    assert f"style-src 'sha256-{digest}'" in policy
+    assert "default-src 'none'" in policy
+    assert '<main class="' in page
 
 
 def browser() -> aiohttp.ClientSession:
@@ -127,6 +139,7 @@ async def test_full_flow_stores_encrypted_tokens_and_announces_the_link(
         message = await next_message(pubsub)
     assert resp.status == 200
     assert "Google Calendar linked" in page
+    assert_styled(resp, page)
     assert resp.headers["Cache-Control"] == "no-store"
     assert resp.headers["Referrer-Policy"] == "no-referrer"
     assert "default-src 'none'" in resp.headers["Content-Security-Policy"]
@@ -246,6 +259,7 @@ async def test_state_is_single_use_and_expires(auth_web: AuthWeb, redis: Redis) 
     assert first.status == 200
     assert replay.status == 400
     assert "expired or was already used" in replay_page
+    assert_styled(replay, replay_page)
     assert await auth_web.services.tokens.get("user-1") is None
 
 
@@ -258,6 +272,7 @@ async def test_callback_without_a_known_state_stores_nothing(auth_web: AuthWeb, 
         page = await resp.text()
     assert resp.status == 400
     assert "<title>" in page
+    assert_styled(resp, page)
     assert await auth_web.services.tokens.get("user-1") is None
 
 
@@ -273,6 +288,7 @@ async def test_token_endpoint_outage_shows_a_retry_page_and_keeps_nothing(
         page = await resp.text()
     assert resp.status == 502
     assert "try again" in page
+    assert_styled(resp, page)
     assert emulator.faults.injected == 3  # bounded in-call retries, then give up
     assert await auth_web.services.tokens.get("user-1") is None
 
@@ -325,6 +341,7 @@ async def test_denied_consent_shows_what_happened_and_keeps_nothing(
         page = await resp.text()
     assert resp.status == 403
     assert "chose not to give access" in page
+    assert_styled(resp, page)
     assert await auth_web.services.tokens.get("user-1") is None
 
 
@@ -347,6 +364,7 @@ async def test_missing_required_scope_is_its_own_outcome(
         page = await resp.text()
     assert resp.status == 403
     assert "permission missing" in page
+    assert_styled(resp, page)
     assert await auth_web.services.tokens.get("user-1") is None
     stream = await redis.xrange(auth_web.services.keys.notification_stream)
     announced = json.loads(stream[-1][1][b"json"])
@@ -385,6 +403,7 @@ async def test_other_oauth_errors_say_what_happened_and_keep_nothing(
         page = await resp.text()
     assert resp.status == 400
     assert f"Google reported an error: {shown}." in page
+    assert_styled(resp, page)
     assert "555-0100" not in page
     assert await auth_web.services.tokens.get("user-1") is None
 
@@ -403,6 +422,7 @@ async def test_an_unexpected_failure_is_a_friendly_page_never_a_stock_500(
             body = await api.json()
     assert page_resp.status == 500
     assert page_resp.content_type == "text/html"
+    assert_styled(page_resp, page)
     assert "<h1>Something went wrong</h1>" in page
     assert "Internal Server Error" not in page
     assert api.status == 500
@@ -561,6 +581,7 @@ async def test_a_consent_finished_in_another_browser_links_nothing(
         metrics = await (await other.get(f"{auth_web.url}/metrics")).text()
     assert resp.status == 400
     assert "Sign-in started in another browser" in page
+    assert_styled(resp, page)
     assert await auth_web.services.tokens.get("user-1") is None
     assert await redis.xlen(auth_web.services.keys.notification_stream) == 0
     assert 'gcal_auth_callbacks_total{outcome="other_browser"} 1.0' in metrics
