@@ -4,7 +4,8 @@
     app = create_app(settings, redis=r)     # tests hand in their own Redis client
 
 The services (:mod:`gcal.services`) are opened and closed by ``app.cleanup_ctx`` and reached
-through ``deps(request)``. An exception no handler expected becomes a friendly 500
+through ``deps(request)``. Unset scopes become the jobs' own here
+(:func:`jobs.registry.resolved`). An exception no handler expected becomes a friendly 500
 (:mod:`auth_web.errors`).
 """
 
@@ -21,9 +22,11 @@ from auth_web.errors import unexpected_errors
 from auth_web.metrics import Metrics
 from gcal.services import open_services
 from gcal.settings import Settings
+from jobs.registry import resolved
 
 
 def create_app(settings: Settings, *, redis: Redis | None = None) -> web.Application:
+    settings = resolved(settings)
     # Outermost first: a request the error middleware turns into a page is still measured.
     app = web.Application(
         middlewares=[

@@ -1,15 +1,17 @@
 """Account linking: the consent link calling services ask for, the browser's start of it,
 and Google's callback.
 
-``GET /auth/url/{user_id}`` (bearer key) creates a single-use ``state`` bound to the user, a
-PKCE verifier, an optional ``return_to`` and login hint, keeps it sealed in Redis for
-``state_ttl`` seconds, and answers ``{"url", "expires_at"}``, where ``url`` is this app's
-``/auth/start`` (next to the redirect URI). ``GET /auth/start`` is opened by the person's
+``GET /auth/url/{user_id}`` (bearer key) creates a single-use ``state`` bound to the user, the
+scopes to ask for (the required ones plus any ``scope`` the service adds), a PKCE verifier, an
+optional ``return_to`` and login hint, keeps it sealed in Redis for ``state_ttl`` seconds, and
+answers ``{"url", "expires_at"}``, where ``url`` is this app's ``/auth/start`` (next to the
+redirect URI). ``GET /auth/start`` is opened by the person's
 browser: it binds the consent to that browser, once (a cookie, :mod:`auth_web.binding`), and
 redirects to Google's consent page. ``GET /auth/callback`` is where Google sends the browser
 back: it consumes the state (a replay finds nothing), refuses a browser other than the one
-that started, exchanges the code with the verifier, checks the granted scopes, stores the
-tokens encrypted, announces the link, and shows a page or redirects to ``return_to``.
+that started, exchanges the code with the verifier, checks the grant holds every scope the
+consent asked for, stores the tokens encrypted, announces the link, and shows a page or
+redirects to ``return_to``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from auth_web.pages import page
 from auth_web.return_to import approved_return_to
 from gcal.errors import GcalError, InternalError, InvalidRequest, ScopeMissing, UpstreamUnavailable
 from gcal.keys import check_user_id
+from gcal.scopes import unknown
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +83,20 @@ async def auth_url(request: web.Request) -> web.Response:
         not login_hint or len(login_hint) > _MAX_LOGIN_HINT or not login_hint.isprintable()
     ):
         return _json_error(400, "invalid_request", "login_hint is not a valid hint")
+    # Extra scopes a service asks for (repeated, or space-separated as in OAuth's own
+    # parameter), e.g. those a scope_missing result named; added to the required ones.
+    extra = [scope for value in request.query.getall("scope", []) for scope in value.split()]
+    if unknown(extra):
+        return _json_error(
+            400,
+            "invalid_request",
+            "scope must name Google Calendar or sign-in scopes, as Google spells them",
+        )
+    scopes = tuple(dict.fromkeys((*s.accounts.required_scopes, *extra)))
 
-    consent = await s.consents.begin(user_id, return_to=return_to, login_hint=login_hint)
+    consent = await s.consents.begin(
+        user_id, scopes=scopes, return_to=return_to, login_hint=login_hint
+    )
     d.metrics.consent_urls.inc()
     log.info("consent url issued user=%s", user_id)
     # The start route sits next to the callback, on the host the binding cookie is set for.
@@ -108,7 +123,10 @@ async def auth_start(request: web.Request) -> web.Response:
         log.info("start with an unknown, expired or already opened state")
         return _show(STALE_STATE)
     url = s.oauth.consent_url(
-        state=state, code_challenge=opened.code_challenge, login_hint=opened.login_hint
+        state=state,
+        code_challenge=opened.code_challenge,
+        scopes=opened.scopes or s.accounts.required_scopes,
+        login_hint=opened.login_hint,
     )
     response = web.Response(status=302, headers={**_NO_STORE, "Location": url})
     set_binding(response, s.settings, state, opened.secret, max_age=opened.expires_in)
@@ -171,8 +189,8 @@ SCOPE_MISSING = Outcome(
     "scope_missing",
     403,
     "Calendar permission missing",
-    "Linking needs permission to see and edit your calendar events, which was not given.",
-    "Nothing was linked. Start again and keep the calendar permission ticked.",
+    "Linking needs every calendar permission it asked for, and one was not given.",
+    "Nothing was linked. Start again from the app and keep every permission ticked.",
 )
 _OAUTH_ERROR_CODE = re.compile(r"[a-z_]{1,64}")
 
@@ -222,7 +240,9 @@ async def _finish(request: web.Request, d: Deps, state: str) -> web.StreamRespon
         return _end(d, NO_CODE)
 
     try:
-        await d.services.accounts.link_from_code(user_id, code, pending.verifier)
+        await d.services.accounts.link_from_code(
+            user_id, code, pending.verifier, required=pending.scopes
+        )
     except UpstreamUnavailable:
         return _end(d, UNREACHABLE)
     except ScopeMissing:

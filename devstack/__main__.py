@@ -209,9 +209,6 @@ def main(argv: list[str] | None = None) -> None:
             "GCAL_AUTH_WEB_PORT": str(args.auth_port),
             "GCAL_WORKER_METRICS_HOST": HOST,
             "GCAL_WORKER_METRICS_PORT": str(args.worker_metrics_port),
-            "GCAL_SCOPES": json.dumps(
-                ["https://www.googleapis.com/auth/calendar.events", "openid", "email"]
-            ),
         }
         emulator_cmd = [
             sys.executable, "-m", "emulator",
@@ -246,6 +243,7 @@ def main(argv: list[str] | None = None) -> None:
             if args.worker_metrics_port
             else "metrics off"
         )
+        first_job = """list_calendars '{"user_id": "demo-user"}'"""  # the README's first job
         jobs_env = f"GCAL_REDIS_URL={redis_shell} " + (
             "" if prefix == "gcal" else f"GCAL_REDIS_PREFIX={prefix} "
         )
@@ -261,9 +259,9 @@ Link an account:
   curl -s -H 'Authorization: Bearer {DEV_API_KEY}' '{auth}/auth/url/demo-user{hint}'
   {approve}
 Then run a job for that user (any language can; this uses redis-cli):
-  REDIS_URL={redis_shell} {prefix_env}examples/enqueue.sh get_events '{{"user_id": "demo-user"}}'
+  REDIS_URL={redis_shell} {prefix_env}examples/enqueue.sh {first_job}
 or with the jobs CLI (python -m jobs --help):
-  {jobs_env}.venv/bin/python -m jobs get-events demo-user
+  {jobs_env}.venv/bin/python -m jobs list-calendars demo-user
 Ctrl-C stops everything.
 """,
             flush=True,

@@ -16,6 +16,12 @@ stored tokens unreadable       ``auth_required``, reason ``tokens_unreadable`` (
 disconnect                     ``auth_disconnected``
 =============================  =============================================================
 
+Inside a job, :meth:`Accounts.access_token` also checks the job's needs (the running needs of
+:mod:`gcal.scopes`) against the scopes the user granted, as stored with the tokens: a grant
+that cannot serve the job is :class:`ScopeMissing` naming the scope to ask for, and no
+request leaves for Google. Tokens whose scopes are not known (Google sent none) are not
+checked: Google's own 403 decides.
+
 A refresh is single-flight across every process: the refresher holds a Redis lock on the
 user; the others wait for it, then re-read the store and find the new token. ``invalid_grant``
 on refresh means the user revoked access (or it lapsed). A transient token-endpoint failure
@@ -64,7 +70,8 @@ from gcal.notifications import (
 )
 from gcal.notifications import AuthRequired as AuthRequiredNote
 from gcal.notifications import AuthRevoked as AuthRevokedNote
-from gcal.oauth import OAuthClient, TokenGrant, missing_scopes
+from gcal.oauth import OAuthClient, TokenGrant
+from gcal.scopes import lacking, missing, running_needs, unmet
 from gcal.tokens import SealedTokens, StoredTokens, TokenStore, UnreadableTokens
 
 log = logging.getLogger(__name__)
@@ -83,6 +90,15 @@ _ROUNDS = 3
 def _same_account(tokens: StoredTokens, sub: str | None) -> bool:
     """Whether ``tokens`` are known to belong to the Google account ``sub``."""
     return tokens.sub is not None and tokens.sub == sub
+
+
+def _check_needs(tokens: StoredTokens) -> None:
+    """:class:`ScopeMissing` if the running job needs what the user's grant does not hold."""
+    needs = running_needs()
+    if needs and tokens.scopes:
+        wanting = unmet(needs, tokens.scopes)
+        if wanting:
+            raise lacking(wanting, "not sent to Google")
 
 
 class AccountListener(Protocol):
@@ -126,32 +142,41 @@ class Accounts:
 
     # Linking ---------------------------------------------------------------------------------
 
-    async def link_from_code(self, user_id: str, code: str, verifier: str) -> StoredTokens:
+    async def link_from_code(
+        self, user_id: str, code: str, verifier: str, *, required: Iterable[str] | None = None
+    ) -> StoredTokens:
         """Finish a consent: exchange the code (with its PKCE verifier), then :meth:`link`."""
-        return await self.link(user_id, await self._oauth.exchange_code(code, verifier))
+        grant = await self._oauth.exchange_code(code, verifier)
+        return await self.link(user_id, grant, required=required)
 
-    async def link(self, user_id: str, grant: TokenGrant) -> StoredTokens:
+    async def link(
+        self, user_id: str, grant: TokenGrant, *, required: Iterable[str] | None = None
+    ) -> StoredTokens:
         """Keep the tokens of a completed consent, clear any re-consent mark, announce
         ``auth_linked``. Whatever was stored is replaced (tokens that cannot be decrypted
         included); if it was another Google account's (by OpenID ``sub``), its grant is then
         revoked at Google, best effort.
 
-        A grant lacking a required scope is given back to Google and announced as
+        A grant lacking a ``required`` scope (by default :attr:`required_scopes`; auth_web
+        passes what its consent asked for) is given back to Google and announced as
         ``auth_scope_missing``; raises :class:`ScopeMissing`. A grant without a refresh
         token (consent was not forced) raises :class:`InternalError`.
         """
-        missing = missing_scopes(self.required_scopes, grant.scopes)
-        if missing:
+        lacked = missing(self.required_scopes if required is None else required, grant.scopes)
+        if lacked:
             await self._give_back(user_id, grant)
             await self._notifier.publish(
                 AuthScopeMissing(
                     user_id=user_id,
                     email=grant.email,
                     scopes=sorted(grant.scopes),
-                    missing_scopes=missing,
+                    missing_scopes=lacked,
                 )
             )
-            raise ScopeMissing("a required scope was not granted: " + " ".join(missing))
+            raise ScopeMissing(
+                "a required scope was not granted: " + " ".join(lacked),
+                missing_scopes=tuple(lacked),
+            )
         if grant.refresh_token is None:
             log.error("google granted no refresh token user=%s", user_id)
             raise InternalError("Google granted no refresh token; consent must be forced")
@@ -220,7 +245,8 @@ class Accounts:
         Refreshes when the stored one expires within the margin, or when it is ``rejected``
         (Google answered 401 to it). Raises :class:`AuthRequired` when the user has no linked
         account or its tokens cannot be decrypted, :class:`AuthRevoked` when Google refuses
-        the refresh token.
+        the refresh token, :class:`ScopeMissing` when the running job needs a scope the grant
+        lacks.
         """
         if rejected is None:
             cached = self._cache.get(user_id)
@@ -229,6 +255,7 @@ class Accounts:
         else:
             self._cache.pop(user_id, None)
         current = await self._require(user_id)
+        _check_needs(current.tokens)
         if self._usable(current.tokens, rejected):
             return self._remember(user_id, current.tokens)
         lock = self._redis.lock(

@@ -1,16 +1,21 @@
 """Pending consents: the single-use ``state`` of each OAuth consent in flight, bound to the
-user, a PKCE verifier, ``return_to``, and the browser that opened it.
+user, the scopes asked for, a PKCE verifier, ``return_to``, and the browser that opened it.
 
     consents = ConsentStates(redis, keys, cipher, ttl=600)
-    request = await consents.begin("user-42", return_to=None, login_hint=None)
+    request = await consents.begin("user-42", scopes=scopes, return_to=None, login_hint=None)
     opened = await consents.bind(request.state)            # once, from the person's browser
-    url = oauth.consent_url(state=request.state, code_challenge=opened.code_challenge)
+    url = oauth.consent_url(
+        state=request.state, code_challenge=opened.code_challenge, scopes=opened.scopes
+    )
     pending = await consents.consume(state_from_callback)  # None: unknown, used or expired
     pending.opened_by(secret_from_the_browser_cookie)      # the same browser?
+    pending.scopes                                         # what the grant must hold
 
 ``state`` is 256 random bits. Redis keeps, under the state's SHA-256 (so Redis never holds a
-usable state), a hash with the user id, the PKCE verifier, ``return_to`` and the login hint,
-sealed with the token cipher, for ``ttl`` seconds. Binding happens once: the first browser to
+usable state), a hash with the user id, the scopes, the PKCE verifier, ``return_to`` and the
+login hint, sealed with the token cipher, for ``ttl`` seconds. The consent URL asks for
+exactly those scopes and the callback checks the grant against exactly them, whatever the
+configuration says by then. Binding happens once: the first browser to
 open the consent gets a random secret (kept by the browser in a cookie, in Redis only as its
 SHA-256); a second opening finds the state bound and gets nothing. Consuming is one
 transaction of HGETALL and DEL: a replayed callback finds nothing.
@@ -23,6 +28,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +72,7 @@ class OpenedConsent:
 
     secret: str
     code_challenge: str
+    scopes: tuple[str, ...] | None  # None: begun before scopes were kept (ask the required)
     login_hint: str | None
     expires_in: int  # seconds the state has left
 
@@ -75,6 +82,7 @@ class PendingConsent:
     """What a state was bound to when its consent began."""
 
     user_id: str
+    scopes: tuple[str, ...] | None  # as asked; None: begun before scopes were kept
     verifier: str
     return_to: str | None
     browser: str | None  # SHA-256 of the secret of the browser that opened it, if one did
@@ -84,6 +92,13 @@ class PendingConsent:
         if self.browser is None or not secret:
             return False
         return hmac.compare_digest(self.browser, _digest(secret))
+
+
+def _scopes(value: dict[str, Any]) -> tuple[str, ...] | None:
+    # A state begun by a version that did not keep scopes (a consent in flight across a
+    # deploy, for at most the state's TTL) has none: the caller asks for the required ones.
+    scopes = value.get("scopes")
+    return tuple(str(scope) for scope in scopes) if isinstance(scopes, list) else None
 
 
 def state_digest(state: str) -> str:
@@ -106,8 +121,14 @@ class ConsentStates:
         self._bind = redis.register_script(_BIND)
 
     async def begin(
-        self, user_id: str, *, return_to: str | None, login_hint: str | None = None
+        self,
+        user_id: str,
+        *,
+        scopes: Iterable[str],
+        return_to: str | None,
+        login_hint: str | None = None,
     ) -> ConsentRequest:
+        """A new consent for ``user_id`` asking for ``scopes`` (the grant must hold them)."""
         state = new_state()
         verifier, _ = new_pkce()
         digest = state_digest(state)
@@ -116,6 +137,7 @@ class ConsentStates:
             digest,
             {
                 "user_id": user_id,
+                "scopes": list(dict.fromkeys(scopes)),
                 "verifier": verifier,
                 "return_to": return_to,
                 "login_hint": login_hint,
@@ -144,6 +166,7 @@ class ConsentStates:
         return OpenedConsent(
             secret=secret,
             code_challenge=pkce_challenge(str(value["verifier"])),
+            scopes=_scopes(value),
             login_hint=value.get("login_hint"),
             expires_in=max(1, int(remaining_ms) // 1000),
         )
@@ -163,6 +186,7 @@ class ConsentStates:
         browser = record.get(_BROWSER.encode())
         return PendingConsent(
             user_id=str(value["user_id"]),
+            scopes=_scopes(value),
             verifier=str(value["verifier"]),
             return_to=value.get("return_to"),
             browser=browser.decode() if browser is not None else None,

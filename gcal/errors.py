@@ -80,7 +80,20 @@ class AuthRevoked(AuthRequired):
 
 
 class ScopeMissing(AuthRequired):
+    """The user's grant lacks a scope. ``missing_scopes`` names the scopes to ask for when
+    they are known (what a job needs, :func:`gcal.scopes.lacking`; what a consent lacked)."""
+
     code = "scope_missing"
+
+    def __init__(self, message: str, *, missing_scopes: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.missing_scopes = missing_scopes
+
+    def as_dict(self) -> dict[str, Any]:
+        out = super().as_dict()
+        if self.missing_scopes:
+            out["missing_scopes"] = list(self.missing_scopes)
+        return out
 
 
 class NotFound(GcalError):

@@ -3,11 +3,11 @@ exchange, refresh and revocation, over a pooled aiohttp session handed in by the
 
     oauth = OAuthClient(settings, session)
     verifier, challenge = new_pkce()
-    url = oauth.consent_url(state=new_state(), code_challenge=challenge)
+    url = oauth.consent_url(state=new_state(), code_challenge=challenge, scopes=[EVENTS])
     grant = await oauth.exchange_code(code, verifier)
     fresh = await oauth.refresh(grant.refresh_token.get_secret_value())
 
-Every consent URL asks for ``openid`` besides the configured scopes: it reads no data (Google
+Every consent URL asks for ``openid`` besides the scopes given: it reads no data (Google
 shows no extra line for it on the consent screen) and brings an ID token whose ``sub`` is the
 Google account's stable id, which tells a re-link to another account from a re-link to the
 same one (:mod:`gcal.accounts`). Email addresses change hands and can change; ``sub`` does not.
@@ -44,30 +44,14 @@ from gcal.errors import (
 )
 from gcal.observer import NO_OBSERVER, GoogleObserver
 from gcal.retry_budget import in_call_attempts, spend_on_retry
+from gcal.scopes import OPENID
 from gcal.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Google reports these short OpenID scope names back as full URLs (google-api-facts §1.2).
-_SCOPE_ALIASES = {
-    "email": "https://www.googleapis.com/auth/userinfo.email",
-    "profile": "https://www.googleapis.com/auth/userinfo.profile",
-}
-# Asked for in every consent: identifies the account, grants no data access.
-OPENID = "openid"
 _TRANSIENT_ERRORS = frozenset({"internal_failure", "server_error", "temporarily_unavailable"})
 # The observer's method name of each token-endpoint grant.
 _TOKEN_METHODS = {"authorization_code": "oauth.exchange_code", "refresh_token": "oauth.refresh"}
-
-
-def normalize_scopes(scopes: Iterable[str]) -> frozenset[str]:
-    """Scopes as Google reports them granted (``email`` -> ``.../userinfo.email``)."""
-    return frozenset(_SCOPE_ALIASES.get(scope, scope) for scope in scopes)
-
-
-def missing_scopes(required: Iterable[str], granted: Iterable[str]) -> list[str]:
-    """The required scopes ``granted`` lacks, sorted."""
-    return sorted(normalize_scopes(required) - normalize_scopes(granted))
 
 
 def new_state() -> str:
@@ -155,16 +139,23 @@ class OAuthClient:
         self._observer = observer
         self._timeout = aiohttp.ClientTimeout(total=settings.http_timeout)
 
-    def consent_url(self, *, state: str, code_challenge: str, login_hint: str | None = None) -> str:
-        """The URL that asks the user to consent: the configured scopes plus ``openid``,
-        offline access, forced consent (so a refresh token always arrives), incremental
-        scopes, PKCE S256."""
+    def consent_url(
+        self,
+        *,
+        state: str,
+        code_challenge: str,
+        scopes: Iterable[str],
+        login_hint: str | None = None,
+    ) -> str:
+        """The URL that asks the user to consent: ``scopes`` plus ``openid``, offline
+        access, forced consent (so a refresh token always arrives), incremental scopes,
+        PKCE S256."""
         s = self._settings
         params = {
             "client_id": s.client_id,
             "redirect_uri": str(s.redirect_uri),
             "response_type": "code",
-            "scope": " ".join(dict.fromkeys((*s.scopes, OPENID))),
+            "scope": " ".join(dict.fromkeys((*scopes, OPENID))),
             "access_type": "offline",
             "prompt": "consent",
             "include_granted_scopes": "true",

@@ -7,9 +7,10 @@
     services = Services.build(settings, redis, http)          # resources the caller owns
 
 Both processes open it in their lifecycle hooks (auth_web's ``cleanup_ctx``, the worker's
-``on_startup``/``on_shutdown``) and hand it to their handlers. It is a plain frozen
-dataclass rather than a lookup registry (such as ``svcs``): every process needs every
-service, each is built once, and typed attributes let mypy check each use.
+``on_startup``/``on_shutdown``) and hand it to their handlers, with settings whose ``scopes``
+their edge has filled in (``jobs.registry.resolved``: the core does not know the jobs). It
+is a plain frozen dataclass rather than a lookup registry (such as ``svcs``): every process
+needs every service, each is built once, and typed attributes let mypy check each use.
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ class Services:
         http: aiohttp.ClientSession,
         observer: GoogleObserver = NO_OBSERVER,
     ) -> Services:
+        if settings.scopes is None:
+            raise ValueError(
+                "settings.scopes is unset: resolve it at the process edge (jobs.registry.resolved)"
+            )
         keys = RedisKeys(settings.redis_prefix)
         cipher = cipher_for(settings)
         notifier = Notifier(redis, keys)

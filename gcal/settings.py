@@ -8,6 +8,10 @@ environment (prefix ``GCAL_``) and handed down; nothing reads the environment el
 
 Every Google URL is a setting, defaulting to Google's real endpoint, so the same code talks
 to Google in production and to the local emulator (`python -m emulator`) in tests and dev.
+
+``scopes`` left unset (None) means "what the jobs need": the core knows nothing of jobs, so
+each process fills it in at its edge (``jobs.registry.resolved``, called by auth_web's
+``create_app`` and the worker factory) before building its services.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     BeforeValidator,
     Field,
@@ -25,14 +30,13 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gcal.scopes import KNOWN_SCOPES
+
 GOOGLE_AUTHORIZATION_ENDPOINT = "https://accounts.google.com/o/oauth2/v2/auth"
 GOOGLE_TOKEN_ENDPOINT = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
 GOOGLE_REVOKE_ENDPOINT = "https://oauth2.googleapis.com/revoke"
 GOOGLE_CALENDAR_API_BASE = "https://www.googleapis.com/calendar/v3/"
 GOOGLE_BATCH_ENDPOINT = "https://www.googleapis.com/batch/calendar/v3"
-
-# The one scope that reads and writes events and nothing else (see google-api-facts §1.7).
-CALENDAR_EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events"
 
 # Values that mark a secret as "not configured"; refused outside dev mode.
 _PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev"})
@@ -40,6 +44,21 @@ _PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev"})
 
 def _capitals(value: object) -> object:
     return value.upper() if isinstance(value, str) else value
+
+
+def _known_scope(scope: str) -> str:
+    if scope not in KNOWN_SCOPES:
+        raise ValueError("not a Google Calendar or sign-in scope, as Google spells it")
+    return scope
+
+
+def _scope_list(scopes: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    if scopes is not None and not scopes:
+        raise ValueError("names no scope (unset it for the jobs' own)")
+    return tuple(dict.fromkeys(scopes)) if scopes is not None else None
+
+
+Scope = Annotated[str, AfterValidator(_known_scope)]
 
 
 class Settings(BaseSettings):
@@ -87,9 +106,12 @@ class Settings(BaseSettings):
         description="auth_web's /auth/callback as the browser reaches it; registered with the "
         "OAuth client.",
     )
-    scopes: tuple[str, ...] = Field(
-        default=(CALENDAR_EVENTS_SCOPE,),
-        description="OAuth scopes asked for; add openid and email to record the account's email.",
+    scopes: Annotated[tuple[Scope, ...] | None, AfterValidator(_scope_list)] = Field(
+        default=None,
+        description="OAuth scopes every user must grant. Unset: the fewest, narrowest scopes "
+        "that serve every job (docs/contract.md lists them). Set, it replaces that list: "
+        "those scopes plus email to record the account's email, say, or fewer (the jobs left "
+        "unserved then answer scope_missing).",
     )
 
     # Account linking.

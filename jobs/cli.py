@@ -6,7 +6,7 @@
     python -m jobs list-calendars USER
     python -m jobs run JOB '{"user_id": "u1", ...}'     any job; '-' reads the JSON from stdin
     python -m jobs result JOB_ID                          a job's result (waits for it)
-    python -m jobs link-url USER [--return-to URL] [--login-hint EMAIL] [--auth-url URL]
+    python -m jobs link-url USER [--return-to URL] [--login-hint EMAIL] [--scope S] [--auth-url U]
     python -m jobs watch [--from-start] [--count N] [--type TYPE]
     python -m jobs write-contract                         regenerate docs/schemas and the contract
 
@@ -109,6 +109,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("user", help="the user id")
     sub.add_argument("--return-to", help="where the browser goes after linking (allowlisted)")
     sub.add_argument("--login-hint", help="the Google account to suggest")
+    sub.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        help="a scope to ask for besides the configured ones (repeatable), e.g. one a "
+        "scope_missing result named",
+    )
     sub.add_argument(
         "--auth-url", help="auth_web's base URL (default: the origin of GCAL_REDIRECT_URI)"
     )
@@ -229,11 +236,12 @@ async def _link_url(settings: Settings, args: argparse.Namespace) -> int:
     else:
         origin = urlsplit(str(settings.redirect_uri))
         base = f"{origin.scheme}://{origin.netloc}"
-    params = {
-        name: value
+    params = [
+        (name, value)
         for name, value in (("return_to", args.return_to), ("login_hint", args.login_hint))
         if value is not None
-    }
+    ]
+    params.extend(("scope", scope) for scope in args.scope)
     key = settings.api_keys[0].get_secret_value()
     url = f"{base}/auth/url/{quote(args.user, safe='')}"
     try:

@@ -1,4 +1,5 @@
-"""The generated parts of ``docs/contract.md``: the job index and the notification index.
+"""The generated parts of ``docs/contract.md``: the job index, the default OAuth scopes and
+the notification index.
 
 Between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->`` the document holds text
 rendered here from the job declarations and the notification models; everything else in it
@@ -16,7 +17,7 @@ from pydantic import BaseModel
 
 from gcal.notifications import NOTIFICATION_TYPES, notification_type
 from gcal.scopes import least_privilege
-from jobs.registry import JOBS
+from jobs.registry import JOBS, default_scopes
 
 CONTRACT = Path(__file__).resolve().parent.parent / "docs" / "contract.md"
 _BLOCK = re.compile(
@@ -49,6 +50,19 @@ def job_index() -> str:
     return "\n".join(lines) + "\n"
 
 
+def scope_index() -> str:
+    """The scopes users are asked for by default, each with the jobs it serves."""
+    lines = ["| scope | serves |", "|---|---|"]
+    for scope in default_scopes():
+        served = [
+            f"`{name}`"
+            for name, spec in JOBS.items()
+            if any(scope in need.accepted for need in spec.needs)
+        ]
+        lines.append(f"| `{scope}` | {', '.join(served)} |")
+    return "\n".join(lines) + "\n"
+
+
 def notification_index() -> str:
     lines = ["| type | when | fields (besides `type`, `at`) | schema |", "|---|---|---|---|"]
     for model in NOTIFICATION_TYPES:
@@ -60,7 +74,7 @@ def notification_index() -> str:
 
 
 def sections() -> dict[str, str]:
-    return {"jobs": job_index(), "notifications": notification_index()}
+    return {"jobs": job_index(), "scopes": scope_index(), "notifications": notification_index()}
 
 
 def render(document: str) -> str:

@@ -52,6 +52,11 @@ class JobError(BaseModel):
     fields: list[FieldError] | None = Field(
         default=None, description="With invalid_request: the arguments that are wrong."
     )
+    missing_scopes: list[Text] | None = Field(
+        default=None,
+        description="With scope_missing: the scopes to ask the user for (link again with "
+        "them: /auth/url/{user_id}?scope=...).",
+    )
 
     @classmethod
     def from_error(cls, err: GcalError, fields: list[FieldError] | None = None) -> JobError:

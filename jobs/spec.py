@@ -9,6 +9,10 @@ The job's name is the function's name; its argument and data models are the anno
 ``args`` and the return value; ``needs`` are the capabilities (OAuth scopes) it uses. The
 worker's registrations, the JSON Schemas, the contract's job table and the default OAuth scopes
 all derive from these declarations (:mod:`jobs.registry` lists the modules that hold them).
+
+The worker runs a job through :meth:`JobSpec.run`: its needs are checked against the user's
+grant before any request leaves (:mod:`gcal.scopes`), and a ``scope_missing`` always names
+the scopes to ask the user for.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from gcal.scopes import ScopeNeed
+from gcal.errors import ScopeMissing
+from gcal.scopes import ScopeNeed, lacking, needs_applied
 from gcal.services import Services
 from jobs.results import JobResult
 
@@ -55,6 +60,17 @@ class JobSpec(Generic[A, D]):
     # its own result channel only, not the notifications stream, and its result kept an hour.
     quiet: bool = False
     ended: Ending[A] | None = None
+
+    async def run(self, s: Services, args: A, run: JobRun) -> D:
+        """The job's handler, under its needs. Google's own 403 for a missing scope (the
+        stored grant looked sufficient) names this job's needs' narrowest scopes too."""
+        with needs_applied(self.needs):
+            try:
+                return await self.handler(s, args, run)
+            except ScopeMissing as err:
+                if err.missing_scopes or not self.needs:
+                    raise
+                raise lacking(self.needs, err.message) from err
 
     @property
     def summary(self) -> str:

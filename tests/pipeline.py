@@ -1,7 +1,8 @@
 """The job pipeline as tests run it: producer client -> real Redis -> worker -> emulator.
 
-``Pipeline`` holds a user linked to an emulator account, settings pointing every Google URL
-at the emulator, the producer client, and workers started in the test's loop.
+``Pipeline`` holds a user linked to an emulator account (with the scopes auth_web asks for by
+default: the jobs' own, least privilege), settings pointing every Google URL at the emulator,
+the producer client, and workers started in the test's loop.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +26,9 @@ from gcal.keys import RedisKeys
 from gcal.settings import Settings
 from gcal.tokens import StoredTokens, TokenStore
 from jobs.client import JobClient
+from jobs.registry import default_scopes
 from jobs.results import JobResult
-from tests.harness import CALENDAR, Emulator
+from tests.harness import Emulator
 from tests.services import CLIENT_ID, CLIENT_SECRET, settings_for
 from worker.arq_worker import GcalWorker
 from worker.factory import create_worker
@@ -62,15 +64,19 @@ class Pipeline:
     def keys(self) -> RedisKeys:
         return RedisKeys(self.settings.redis_prefix)
 
-    async def link(self, user_id: str = "u1", email: str | None = None) -> None:
-        """Link ``user_id`` to an emulator account (tokens stored as auth_web would)."""
-        access, refresh = self.emulator.grant(email or self.email, (CALENDAR,), client_id=CLIENT_ID)
+    async def link(
+        self, user_id: str = "u1", email: str | None = None, *, scopes: Iterable[str] | None = None
+    ) -> None:
+        """Link ``user_id`` to an emulator account (tokens stored as auth_web would), granting
+        ``scopes``: by default those auth_web asks for by default."""
+        granted = tuple(default_scopes() if scopes is None else scopes)
+        access, refresh = self.emulator.grant(email or self.email, granted, client_id=CLIENT_ID)
         now = dt.datetime.now(dt.UTC)
         tokens = StoredTokens(
             access_token=access,
             refresh_token=refresh,
             expires_at=now + dt.timedelta(hours=1),
-            scopes=frozenset({CALENDAR}),
+            scopes=frozenset(granted),
             email=email or self.email,
             linked_at=now,
         )

@@ -17,16 +17,19 @@ from redis.asyncio import Redis
 
 from gcal.services import Services
 from gcal.settings import Settings
+from jobs.registry import resolved
 
 
 async def race(config: dict[str, str | int]) -> set[str]:
-    settings = Settings(
-        client_id=str(config["client_id"]),
-        client_secret=SecretStr(str(config["client_secret"])),
-        token_endpoint=str(config["token_endpoint"]),  # type: ignore[arg-type]
-        token_keys=(SecretStr(str(config["key"])),),
-        api_keys=(SecretStr("unused-here"),),
-        redis_prefix=str(config["prefix"]),
+    settings = resolved(
+        Settings(
+            client_id=str(config["client_id"]),
+            client_secret=SecretStr(str(config["client_secret"])),
+            token_endpoint=str(config["token_endpoint"]),  # type: ignore[arg-type]
+            token_keys=(SecretStr(str(config["key"])),),
+            api_keys=(SecretStr("unused-here"),),
+            redis_prefix=str(config["prefix"]),
+        )
     )
     redis = Redis.from_url(str(config["redis_url"]))
     async with aiohttp.ClientSession() as http:

@@ -37,7 +37,8 @@ from gcal.errors import (
 from gcal.event_queries import EventQuery
 from gcal.event_writes import EventInput, EventPatch, EventWrite
 from gcal.settings import Settings
-from tests.harness import CALENDAR, Emulator
+from jobs.registry import default_scopes
+from tests.harness import Emulator
 
 USER = "user-1"
 EMAIL = "alice@example.com"
@@ -102,7 +103,7 @@ async def make_rig(emulator: Emulator) -> AsyncIterator[MakeRig]:
     async def make(
         *, first: str | None = None, fresh: str | None = None, http_timeout: float = 10.0
     ) -> Rig:
-        access, _ = emulator.grant(EMAIL, scopes=(CALENDAR,))
+        access, _ = emulator.grant(EMAIL, scopes=default_scopes())
         settings = Settings(
             dev_mode=True,
             calendar_api_base=emulator.calendar_base,  # type: ignore[arg-type]
@@ -382,7 +383,7 @@ async def test_401_twice_is_auth_required(make_rig: MakeRig) -> None:
 
 async def test_revoked_token_is_refreshed(rig: Rig) -> None:
     rig.emu.store.access_tokens.pop(rig.access)  # Google forgot the token (revoked/expired)
-    fresh, _ = rig.emu.grant(EMAIL, scopes=(CALENDAR,))
+    fresh, _ = rig.emu.grant(EMAIL, scopes=default_scopes())
     rig.tokens.fresh = fresh
     await rig.client.list_calendars(USER)
     assert rig.tokens.calls == [None, rig.access]

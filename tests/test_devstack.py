@@ -162,7 +162,8 @@ async def test_a_first_run_links_a_user_runs_jobs_and_stops_on_ctrl_c(tmp_path: 
         assert found is not None, stack.banner
         redis_url, redis_port = found.group(1), int(found.group(2))
         assert redis_port != 6379
-        assert f"REDIS_URL={redis_url} examples/enqueue.sh" in stack.banner
+        # The README's first job, as the banner says to run it.
+        assert f"REDIS_URL={redis_url} examples/enqueue.sh list_calendars" in stack.banner
 
         # A browser keeps the consent cookie /auth/start sets (aiohttp skips IP hosts unless told).
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
@@ -176,8 +177,10 @@ async def test_a_first_run_links_a_user_runs_jobs_and_stops_on_ctrl_c(tmp_path: 
                     "create_event", {"user_id": "demo-user", "event": EVENT}, timeout=20
                 )
                 listed = await jobs.run("get_events", {"user_id": "demo-user"}, timeout=20)
+                calendars = await jobs.run("list_calendars", {"user_id": "demo-user"}, timeout=20)
         finally:
             await redis.aclose()
+        assert calendars.ok, calendars.error
         assert created.ok, created.error
         assert listed.ok, listed.error
         assert listed.data is not None

@@ -138,7 +138,14 @@ async def test_link_url_asks_auth_web_with_the_api_key(
         GCAL_API_KEYS=json.dumps([API_KEY]), GCAL_REDIRECT_URI=f"{auth_web.url}/auth/callback"
     )
     code, out, err = await run(
-        "jobs", "link-url", "demo-user", "--login-hint", "a@example.com", env=env
+        "jobs",
+        "link-url",
+        "demo-user",
+        "--login-hint",
+        "a@example.com",
+        "--scope",
+        "email",
+        env=env,
     )
     assert code == 0, err
     answer = json.loads(out)
@@ -148,6 +155,7 @@ async def test_link_url_asks_auth_web_with_the_api_key(
     google = resp.headers["Location"]
     assert google.startswith(str(auth_web.settings.authorization_endpoint))
     assert "login_hint=a%40example.com" in google
+    assert "+email+openid&" in google  # the configured scopes, the one asked for, openid
     assert answer["expires_at"].endswith("Z")
 
     env["GCAL_API_KEYS"] = '["not-the-key"]'

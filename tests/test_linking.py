@@ -7,6 +7,8 @@ Real HTTP everywhere (auth_web and the emulator on 127.0.0.1), real Redis.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import html
 import json
 import logging
@@ -25,11 +27,10 @@ from emulator.faults import FaultRule
 from gcal.crypto import Cipher, generate_key
 from gcal.errors import AuthRequired
 from gcal.tokens import TokenStore
+from jobs.registry import default_scopes
 from tests.conftest import MakeAuthWeb
 from tests.harness import Emulator
 from tests.services import AuthWeb, bound_socket
-
-EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events"
 
 
 async def consent_url(
@@ -42,6 +43,16 @@ async def consent_url(
     body = await resp.json()
     assert body["expires_at"].endswith("Z")
     return str(body["url"])
+
+
+def assert_styled(resp: aiohttp.ClientResponse, page: str) -> None:
+    """The page is the product's card, its stylesheet allowed by the page's own CSP hash."""
+    [style] = re.findall(r"<style>(.*?)</style>", page, re.S)
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    policy = resp.headers["Content-Security-Policy"]
+    assert f"style-src 'sha256-{digest}'" in policy
+    assert "default-src 'none'" in policy
+    assert '<main class="' in page
 
 
 def browser() -> aiohttp.ClientSession:
@@ -106,8 +117,9 @@ async def test_consent_url_asks_for_offline_forced_consent_with_pkce(auth_web: A
     assert query["include_granted_scopes"] == "true"
     assert query["code_challenge_method"] == "S256"
     assert len(query["code_challenge"]) == 43
-    # openid on top of the configured scope: it reads no data, and identifies the account.
-    assert query["scope"] == f"{EVENTS_SCOPE} openid"
+    # GCAL_SCOPES unset: the jobs' own scopes, plus openid (it reads no data, and identifies
+    # the account).
+    assert query["scope"].split() == [*default_scopes(), "openid"]
     assert query["login_hint"] == "alice@example.com"
     assert len(query["state"]) >= 43  # 256 bits, base64url
 
@@ -127,13 +139,14 @@ async def test_full_flow_stores_encrypted_tokens_and_announces_the_link(
         message = await next_message(pubsub)
     assert resp.status == 200
     assert "Google Calendar linked" in page
+    assert_styled(resp, page)
     assert resp.headers["Cache-Control"] == "no-store"
     assert resp.headers["Referrer-Policy"] == "no-referrer"
     assert "default-src 'none'" in resp.headers["Content-Security-Policy"]
 
     tokens = await auth_web.services.tokens.get("user-1")
     assert tokens is not None
-    assert EVENTS_SCOPE in tokens.scopes
+    assert set(default_scopes()) <= tokens.scopes
     raw = await redis.get(auth_web.services.keys.tokens("user-1"))
     assert raw is not None
     assert tokens.access_token.encode() not in raw
@@ -142,7 +155,7 @@ async def test_full_flow_stores_encrypted_tokens_and_announces_the_link(
     announced = json.loads(message["data"])
     assert announced["type"] == "auth_linked"
     assert announced["user_id"] == "user-1"
-    assert EVENTS_SCOPE in announced["scopes"]
+    assert set(default_scopes()) <= set(announced["scopes"])
     stream = await redis.xrange(auth_web.services.keys.notification_stream)
     assert [json.loads(fields[b"json"])["type"] for _, fields in stream] == ["auth_linked"]
 
@@ -246,6 +259,7 @@ async def test_state_is_single_use_and_expires(auth_web: AuthWeb, redis: Redis) 
     assert first.status == 200
     assert replay.status == 400
     assert "expired or was already used" in replay_page
+    assert_styled(replay, replay_page)
     assert await auth_web.services.tokens.get("user-1") is None
 
 
@@ -258,6 +272,7 @@ async def test_callback_without_a_known_state_stores_nothing(auth_web: AuthWeb, 
         page = await resp.text()
     assert resp.status == 400
     assert "<title>" in page
+    assert_styled(resp, page)
     assert await auth_web.services.tokens.get("user-1") is None
 
 
@@ -273,6 +288,7 @@ async def test_token_endpoint_outage_shows_a_retry_page_and_keeps_nothing(
         page = await resp.text()
     assert resp.status == 502
     assert "try again" in page
+    assert_styled(resp, page)
     assert emulator.faults.injected == 3  # bounded in-call retries, then give up
     assert await auth_web.services.tokens.get("user-1") is None
 
@@ -325,16 +341,20 @@ async def test_denied_consent_shows_what_happened_and_keeps_nothing(
         page = await resp.text()
     assert resp.status == 403
     assert "chose not to give access" in page
+    assert_styled(resp, page)
     assert await auth_web.services.tokens.get("user-1") is None
 
 
 async def test_missing_required_scope_is_its_own_outcome(
     emulator: Emulator, make_auth_web: MakeAuthWeb, redis: Redis
 ) -> None:
-    # Ask for events plus identity; the user unticks the events scope (granular consent).
-    auth_web = await make_auth_web(scopes=(EVENTS_SCOPE, "openid", "email"))
+    # The jobs' scopes plus the email (asked by the service); the user unticks every calendar
+    # scope (granular consent), and only the sign-in scopes remain.
+    auth_web = await make_auth_web()
     async with browser() as http:
-        action, request_id = await consent_form(http, await consent_url(http, auth_web))
+        action, request_id = await consent_form(
+            http, await consent_url(http, auth_web, scope="email")
+        )
         approved = await http.post(
             action,
             data={"request_id": request_id, "action": "approve", "email": "bob@example.com"},
@@ -344,11 +364,12 @@ async def test_missing_required_scope_is_its_own_outcome(
         page = await resp.text()
     assert resp.status == 403
     assert "permission missing" in page
+    assert_styled(resp, page)
     assert await auth_web.services.tokens.get("user-1") is None
     stream = await redis.xrange(auth_web.services.keys.notification_stream)
     announced = json.loads(stream[-1][1][b"json"])
     assert announced["type"] == "auth_scope_missing"
-    assert announced["missing_scopes"] == [EVENTS_SCOPE]
+    assert announced["missing_scopes"] == sorted(default_scopes())
     assert announced["email"] == "bob@example.com"
     # The partial grant was handed back to Google.
     assert not emulator.store.grants
@@ -358,7 +379,7 @@ async def test_email_is_recorded_when_google_sends_it(
     emulator: Emulator, make_auth_web: MakeAuthWeb
 ) -> None:
     emulator.configure(auto_approve=True)
-    auth_web = await make_auth_web(scopes=(EVENTS_SCOPE, "openid", "email"))
+    auth_web = await make_auth_web(scopes=(*default_scopes(), "email"))
     async with browser() as http:
         await link(http, auth_web)
     tokens = await auth_web.services.tokens.get("user-1")
@@ -382,6 +403,7 @@ async def test_other_oauth_errors_say_what_happened_and_keep_nothing(
         page = await resp.text()
     assert resp.status == 400
     assert f"Google reported an error: {shown}." in page
+    assert_styled(resp, page)
     assert "555-0100" not in page
     assert await auth_web.services.tokens.get("user-1") is None
 
@@ -400,6 +422,7 @@ async def test_an_unexpected_failure_is_a_friendly_page_never_a_stock_500(
             body = await api.json()
     assert page_resp.status == 500
     assert page_resp.content_type == "text/html"
+    assert_styled(page_resp, page)
     assert "<h1>Something went wrong</h1>" in page
     assert "Internal Server Error" not in page
     assert api.status == 500
@@ -558,6 +581,7 @@ async def test_a_consent_finished_in_another_browser_links_nothing(
         metrics = await (await other.get(f"{auth_web.url}/metrics")).text()
     assert resp.status == 400
     assert "Sign-in started in another browser" in page
+    assert_styled(resp, page)
     assert await auth_web.services.tokens.get("user-1") is None
     assert await redis.xlen(auth_web.services.keys.notification_stream) == 0
     assert 'gcal_auth_callbacks_total{outcome="other_browser"} 1.0' in metrics

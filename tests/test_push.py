@@ -107,6 +107,8 @@ async def test_a_channel_is_renewed_before_expiry_with_overlap(
         setup.pipe.redis,
         settings.redis_prefix,
         push_webhook_url=settings.push_webhook_url,
+        # The first pipeline's worker serves the same queue: it must read these tokens too.
+        token_keys=settings.token_keys,
         # Every channel is "about to expire": the next sync renews it.
         push_renew_before_seconds=settings.push_channel_ttl_seconds + 60,
     ) as again:

@@ -57,6 +57,8 @@ async def pipe(emulator: Emulator, redis: Redis, redis_prefix: str) -> AsyncIter
 
 @pytest.fixture
 async def api(emulator: Emulator) -> AsyncIterator[CalendarApi]:
+    # The user's own calendar app changing their calendars behind the service's back: it has
+    # full access, the service only the scopes it links with.
     access, _ = emulator.grant(EMAIL, (CALENDAR,))
     async with aiohttp.ClientSession() as http:
         yield CalendarApi(http, emulator, access)

@@ -19,7 +19,8 @@ from gcal.crypto import Cipher
 from gcal.notifications import EventCreated, parse_notification
 from gcal.sync_schedule import SyncSchedule, member
 from gcal.tokens import StoredTokens, TokenStore
-from tests.harness import CALENDAR, Emulator
+from jobs.registry import default_scopes
+from tests.harness import Emulator
 from tests.pipeline import Pipeline, WorkerProcess, pipeline, wait_until, wait_until_async
 from tests.services import CLIENT_ID
 
@@ -105,7 +106,7 @@ async def test_a_thousand_users_two_workers_each_calendar_synced_once_per_round(
             emulator.store,
             emails=emails,
             spec=events(3),
-            grant=SyntheticGrant(CLIENT_ID, frozenset({CALENDAR})),
+            grant=SyntheticGrant(CLIENT_ID, frozenset(default_scopes())),
         )
         store = TokenStore(pipe.redis, pipe.keys, Cipher(pipe.settings.token_keys))
         schedule = SyncSchedule(pipe.redis, pipe.keys)
@@ -116,7 +117,7 @@ async def test_a_thousand_users_two_workers_each_calendar_synced_once_per_round(
                 access_token=minted[email]["access_token"],
                 refresh_token=minted[email]["refresh_token"],
                 expires_at=now + dt.timedelta(hours=1),
-                scopes=frozenset({CALENDAR}),
+                scopes=frozenset(default_scopes()),
                 email=email,
                 linked_at=now,
             )

@@ -18,6 +18,7 @@ from gcal.notifications import EventCreated, parse_notification
 from gcal.oauth import TokenGrant
 from gcal.services import Services
 from gcal.sync_schedule import member
+from jobs.registry import default_scopes, resolved
 from tests.conftest import MakeAuthWeb
 from tests.harness import CALENDAR, CalendarApi, Emulator
 from tests.pipeline import Pipeline, pipeline, wait_until
@@ -56,21 +57,24 @@ async def announced(pipe: Pipeline, summary: str, *, within: float = 15) -> list
 
 async def link(pipe: Pipeline, user_id: str = "u1") -> None:
     """Link as the consent callback does (Accounts.link), so the schedule hears of it."""
-    access, refresh = pipe.emulator.grant(EMAIL, (CALENDAR,), client_id=CLIENT_ID)
+    access, refresh = pipe.emulator.grant(EMAIL, default_scopes(), client_id=CLIENT_ID)
     grant = TokenGrant.model_validate(
         {
             "access_token": access,
             "refresh_token": refresh,
             "expires_at": dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
-            "scopes": frozenset(pipe.settings.scopes) | {CALENDAR},
+            "scopes": frozenset(default_scopes()),
         }
     )
     async with aiohttp.ClientSession() as http:
-        await Services.build(pipe.settings, pipe.redis, http).accounts.link(user_id, grant)
+        services = Services.build(resolved(pipe.settings), pipe.redis, http)
+        await services.accounts.link(user_id, grant)
 
 
 @pytest.fixture
 async def api(emulator: Emulator) -> AsyncIterator[CalendarApi]:
+    # The user's own calendar app changing their calendars behind the service's back: it has
+    # full access, the service only the scopes it links with.
     access, _ = emulator.grant(EMAIL, (CALENDAR,))
     async with aiohttp.ClientSession() as http:
         yield CalendarApi(http, emulator, access)

@@ -6,7 +6,7 @@
 Every job in :data:`jobs.registry.JOBS` is registered with a JSON (never pickle) serializer,
 its timeout and max tries; ``on_startup`` opens the services (:mod:`gcal.services`: one pooled
 HTTP session to Google, the accounts, the rate limiter...) on arq's Redis connection, and
-``on_shutdown`` closes them.
+``on_shutdown`` closes them. Unset scopes become the jobs' own (:func:`jobs.registry.resolved`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from gcal.keys import RedisKeys
 from gcal.services import open_services
 from gcal.settings import Settings
 from jobs import wire
-from jobs.registry import JOBS
+from jobs.registry import JOBS, resolved
 from jobs.spec import JobSpec
 from worker.arq_worker import GcalWorker, set_services
 from worker.metrics import WorkerMetrics
@@ -60,6 +60,7 @@ def create_worker(
     metrics: WorkerMetrics | None = None,
 ) -> GcalWorker:
     """The worker; ``metrics`` (a fresh registry by default) counts its jobs and requests."""
+    settings = resolved(settings)
     metrics = metrics or WorkerMetrics()
     reports = JobReports(metrics)
 

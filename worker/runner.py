@@ -137,7 +137,7 @@ async def _execute(
         # Our own deadline, a second inside arq's, so a slow try still ends with a result.
         async with asyncio.timeout(max(settings.job_timeout - 1.0, 0.5)):
             with budget.applied():
-                data = await spec.handler(s, args, info)
+                data = await spec.run(s, args, info)
         await _settle(s, info, budget)
         return JobResult.success(info.job_id, spec.name, data)
     except TimeoutError:
