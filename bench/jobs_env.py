@@ -88,9 +88,11 @@ class JobsEnv:
         return job_id
 
     @contextlib.asynccontextmanager
-    async def worker(self, kind: str, **changes: object) -> AsyncIterator[WorkerProcess]:
-        """A worker child on CPU 1; its exit code is kept in ``worker_exits``."""
-        process = WorkerProcess(kind, {**self.settings_json, **changes}, cpu=1)
+    async def worker(
+        self, kind: str, *, cpu: int = 1, **changes: object
+    ) -> AsyncIterator[WorkerProcess]:
+        """A worker child on CPU ``cpu``; its exit code is kept in ``worker_exits``."""
+        process = WorkerProcess(kind, {**self.settings_json, **changes}, cpu=cpu)
         try:
             async with process:
                 yield process

@@ -25,7 +25,9 @@ not.
      50 ms of injected latency. The limiter's quotas are 0 (unlimited), tokens are fresh (no
      refresh), users rotate over the seeded accounts.
 
-2. Poll delay. For each candidate ``worker_poll_delay``: a fresh worker's CPU % over a few
+2. Scaling: the +50 ms 10-event workload on one worker process, then on two.
+
+3. Poll delay. For each candidate ``worker_poll_delay``: a fresh worker's CPU % over a few
    idle seconds (empty queue), then enqueue-to-result latency of ``list_calendars`` jobs run
    one at a time, each enqueued after a random pause so it meets the poll cycle at a random
    phase. Those latencies include the job itself (one calendarList call to the emulator).
@@ -101,11 +103,24 @@ class PollDelay:
         return percentile(self.latencies_ms, 0.95)
 
 
+@dataclass(frozen=True)
+class Scaling:
+    """+50 ms, 10-event get_events: jobs/s of one worker process, and of two."""
+
+    one_jobs_per_s: float
+    two_jobs_per_s: float
+
+    @property
+    def ratio(self) -> float:
+        return self.two_jobs_per_s / self.one_jobs_per_s
+
+
 @dataclass
 class JobsReport:
     baseline: Rate
     scenarios: list[Rate]
     poll_delays: list[PollDelay]
+    scaling: Scaling
     max_jobs: int
     default_poll_delay: float
     # Exit code of every worker process started, in order (0: clean exit on SIGTERM).
@@ -207,6 +222,28 @@ class Run:
             await (await self.http.delete(faults)).release()
         return results
 
+    async def scaling(self) -> Scaling:
+        """One worker process (CPU 1), then two (CPU 1, and CPU 0 beside the emulator: the
+        machine has two cores), on 10-event get_events at +50 ms, each with ``2 x max_jobs``
+        jobs in flight per worker."""
+        faults = f"{self.env.emulator_url}/_emulator/faults"
+        rule = {"endpoint": "events.list", "latency_ms": 50}
+        await (await self.http.delete(faults)).release()
+        await (await self.http.post(faults, json=rule)).release()
+        one = get_events_job(self.env, self.client, PAGE_SIZES[0])
+        try:
+            async with self.env.worker("gcal"):
+                await lanes(self.width, 30, self.width, one)  # warm-up
+                jobs, wall = await lanes(self.plan.jobs, self.plan.seconds, self.width, one)
+                alone = jobs / wall
+            async with self.env.worker("gcal"), self.env.worker("gcal", cpu=0):
+                await lanes(2 * self.width, 30, 2 * self.width, one)
+                jobs, wall = await lanes(self.plan.jobs, self.plan.seconds, 2 * self.width, one)
+                together = jobs / wall
+        finally:
+            await (await self.http.delete(faults)).release()
+        return Scaling(alone, together)
+
     async def poll_delays(self) -> list[PollDelay]:
         pause = random.Random(1)  # noqa: S311 - a reproducible phase, not a secret
         results: list[PollDelay] = []
@@ -258,6 +295,7 @@ async def main(*, quick: bool = False, smoke: bool = False) -> JobsReport:
                     run = Run(env, plan, client, http, emu.pid)
                     base = await run.baseline()
                     scenarios = await run.get_events()
+                    scaling = await run.scaling()
                     delays = await run.poll_delays()
             finally:
                 await env.cleanup()
@@ -268,6 +306,7 @@ async def main(*, quick: bool = False, smoke: bool = False) -> JobsReport:
         baseline=base,
         scenarios=scenarios,
         poll_delays=delays,
+        scaling=scaling,
         max_jobs=env.settings.worker_max_jobs,
         default_poll_delay=env.settings.worker_poll_delay,
         worker_exits=env.worker_exits,
@@ -294,6 +333,11 @@ def report(result: JobsReport, plan: Plan) -> None:
             f"{1000 * r.emulator_cpu_s / r.jobs:10.2f} {r.jobs_per_s / base.jobs_per_s:10.2f} "
             f"{r.cpu_ms_per_job / base.cpu_ms_per_job:9.1f}"
         )
+    scaling = result.scaling
+    print(
+        f"\nscaling, 10-event get_events at +50 ms: one worker {scaling.one_jobs_per_s:.0f} "
+        f"jobs/s, two workers {scaling.two_jobs_per_s:.0f} jobs/s: {scaling.ratio:.2f}x"
+    )
     print(
         f"\npoll delay: idle worker CPU over {plan.idle_seconds:g} s, and enqueue-to-result "
         f"latency of list_calendars jobs run one at a time ({plan.latency_jobs} each), "
