@@ -43,14 +43,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from redis.asyncio import Redis
 
 from bench import compare_report
 from bench.celery_baseline import CONCURRENCY
 from bench.compare_report import Cell, IdleCpu, LoadRun
 from bench.cores import CoreShare, driver_off_the_worker_core, peak_rss_mib
-from bench.emulator_rate import EmulatorProcess, cpu_seconds
-from bench.jobs_env import JOB_TIMEOUT, WINDOW, JobsEnv
+from bench.emulator_rate import cpu_seconds
+from bench.jobs_env import JOB_TIMEOUT, WINDOW, JobsEnv, bench_env
 from bench.load import Rate, lanes, measure
 from bench.open_loop import open_loop
 from bench.stacks import (
@@ -61,7 +60,6 @@ from bench.stacks import (
     celery_name,
 )
 from bench.worker_child import WorkerProcess
-from devstack.redis_server import RedisServer
 from jobs.client import JobClient
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -355,26 +353,13 @@ def describe_stacks(env: JobsEnv) -> dict[str, str]:
 
 async def run(plan: Plan) -> Comparison:
     """Every repeat of ``plan``; the comparison holds the measurements."""
-    server = await asyncio.to_thread(RedisServer.start)  # private: never another's Redis
-    redis = Redis.from_url(server.url)
-    try:
-        async with (
-            EmulatorProcess() as emu,
-            aiohttp.ClientSession(raise_for_status=True) as http,
-        ):
-            env = JobsEnv(emu.url, redis, server.url, accounts=plan.accounts)
-            try:
-                await env.link_users(http)
-                writers = await env.link(http, label="w", first=plan.accounts, events=0)
-                async with JobClient(redis, env.keys) as client:
-                    comparison = Comparison(env, plan, client, http, emu.pid, writers)
-                    for repeat in range(plan.repeats):
-                        await comparison.repeat(repeat)
-            finally:
-                await env.cleanup()
-    finally:
-        await redis.aclose()
-        await asyncio.to_thread(server.stop)
+    async with bench_env(plan.accounts) as bench:
+        env = bench.env
+        writers = await env.link(bench.http, label="w", first=plan.accounts, events=0)
+        async with JobClient(env.redis, env.keys) as client:
+            comparison = Comparison(env, plan, client, bench.http, bench.emulator.pid, writers)
+            for repeat in range(plan.repeats):
+                await comparison.repeat(repeat)
     return comparison
 
 

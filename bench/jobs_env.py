@@ -16,7 +16,9 @@ database is never flushed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import itertools
 import uuid
@@ -32,7 +34,9 @@ from arq.constants import (
 )
 from redis.asyncio import Redis
 
+from bench.emulator_rate import EmulatorProcess
 from bench.worker_child import WorkerProcess
+from devstack.redis_server import RedisServer
 from gcal.crypto import Cipher, generate_key
 from gcal.keys import RedisKeys
 from gcal.settings import Settings
@@ -146,3 +150,35 @@ class JobsEnv:
         for start in range(0, len(ours) + len(arqs), 1000):
             chunk = [*ours, *arqs][start : start + 1000]
             await self.redis.delete(*chunk)
+
+
+@dataclasses.dataclass(frozen=True)
+class Bench:
+    """What a jobs benchmark runs against: the environment, its HTTP session, the emulator."""
+
+    env: JobsEnv
+    http: aiohttp.ClientSession
+    emulator: EmulatorProcess
+    redis_server: RedisServer
+
+
+@contextlib.asynccontextmanager
+async def bench_env(accounts: int) -> AsyncIterator[Bench]:
+    """A private Redis (never another process's), the emulator in its own process, and
+    ``accounts`` linked users; everything removed and stopped on exit."""
+    server = await asyncio.to_thread(RedisServer.start)
+    redis = Redis.from_url(server.url)
+    try:
+        async with (
+            EmulatorProcess() as emu,
+            aiohttp.ClientSession(raise_for_status=True) as http,
+        ):
+            env = JobsEnv(emu.url, redis, server.url, accounts=accounts)
+            try:
+                await env.link_users(http)
+                yield Bench(env, http, emu, server)
+            finally:
+                await env.cleanup()
+    finally:
+        await redis.aclose()
+        await asyncio.to_thread(server.stop)

@@ -47,13 +47,11 @@ from dataclasses import dataclass, field
 
 import aiohttp
 from arq.connections import ArqRedis
-from redis.asyncio import Redis
 
-from bench.emulator_rate import EmulatorProcess, cpu_seconds
-from bench.jobs_env import JOB_TIMEOUT, SEEDED_EVENTS, WINDOW, JobsEnv
+from bench.emulator_rate import cpu_seconds
+from bench.jobs_env import JOB_TIMEOUT, SEEDED_EVENTS, WINDOW, JobsEnv, bench_env
 from bench.load import ArqCompletions, Rate, lanes, measure
 from bench.worker_child import NOOP_JOB
-from devstack.redis_server import RedisServer
 from jobs import wire
 from jobs.client import JobClient
 
@@ -281,27 +279,14 @@ class Run:
 async def main(*, quick: bool = False, smoke: bool = False) -> JobsReport:
     """Run every part and print the report; ``smoke`` is the test suite's tiny run."""
     plan = Plan.choose(quick=quick, smoke=smoke)
-    server = await asyncio.to_thread(RedisServer.start)
-    redis = Redis.from_url(server.url)
-    try:
-        async with (
-            EmulatorProcess() as emu,
-            aiohttp.ClientSession(raise_for_status=True) as http,
-        ):
-            env = JobsEnv(emu.url, redis, server.url, accounts=plan.accounts)
-            try:
-                await env.link_users(http)
-                async with JobClient(redis, env.keys) as client:
-                    run = Run(env, plan, client, http, emu.pid)
-                    base = await run.baseline()
-                    scenarios = await run.get_events()
-                    scaling = await run.scaling()
-                    delays = await run.poll_delays()
-            finally:
-                await env.cleanup()
-    finally:
-        await redis.aclose()
-        await asyncio.to_thread(server.stop)
+    async with bench_env(plan.accounts) as bench:
+        env = bench.env
+        async with JobClient(env.redis, env.keys) as client:
+            run = Run(env, plan, client, bench.http, bench.emulator.pid)
+            base = await run.baseline()
+            scenarios = await run.get_events()
+            scaling = await run.scaling()
+            delays = await run.poll_delays()
     result = JobsReport(
         baseline=base,
         scenarios=scenarios,

@@ -23,14 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import aiohttp
-from redis.asyncio import Redis
-
-from bench.emulator_rate import EmulatorProcess, cpu_seconds
-from bench.jobs_env import JOB_TIMEOUT, JobsEnv
+from bench.emulator_rate import cpu_seconds
+from bench.jobs_env import JOB_TIMEOUT, bench_env
 from bench.jobs_rate import get_events_job
 from bench.load import lanes
-from devstack.redis_server import RedisServer
 from jobs.client import JobClient
 
 _FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^:]+)(?::\d+)?\)$")
@@ -101,38 +97,28 @@ def run(*, job: str, page: int, seconds: float, label: str, out: Path) -> Path:
 async def _record(
     spy: str, *, job: str, page: int, seconds: float
 ) -> tuple[str, int, float, float]:
-    server = await asyncio.to_thread(RedisServer.start)
-    # Redis beside the emulator, off the worker's core: py-spy samples wall time, and Redis
-    # woken on the worker's core would show as time in the worker's socket writes.
-    os.sched_setaffinity(server.proc.pid, {0})
-    redis = Redis.from_url(server.url)
-    try:
-        async with EmulatorProcess() as emu, aiohttp.ClientSession(raise_for_status=True) as http:
-            env = JobsEnv(emu.url, redis, server.url, accounts=20)
-            try:
-                await env.link_users(http)
-                async with JobClient(redis, env.keys) as client, env.worker("gcal") as worker:
-                    one = get_events_job(env, client, page) if job == "get_events" else None
-                    assert one is not None, "only get_events is profiled so far"
-                    await lanes(len(env.users) * 3, 30, 100, one)  # warm-up
-                    with tempfile.TemporaryDirectory() as tmp:
-                        record = Path(tmp) / "raw.txt"
-                        proc = await asyncio.create_subprocess_exec(
-                            spy, "record", "--pid", str(worker.pid), "--format", "raw",
-                            "--rate", "250", "--duration", str(int(seconds)), "--nonblocking",
-                            "-o", str(record),
-                            stdout=asyncio.subprocess.DEVNULL,
-                            stderr=asyncio.subprocess.DEVNULL,
-                        )  # fmt: skip
-                        cpu0, t0 = cpu_seconds(worker.pid), time.perf_counter()
-                        done, _ = await lanes(10**9, seconds, 100, one)
-                        cpu = cpu_seconds(worker.pid) - cpu0
-                        wall = time.perf_counter() - t0
-                        await asyncio.wait_for(proc.wait(), JOB_TIMEOUT)
-                        raw = await asyncio.to_thread(record.read_text)
-            finally:
-                await env.cleanup()
-    finally:
-        await redis.aclose()
-        await asyncio.to_thread(server.stop)
+    async with bench_env(20) as bench:
+        env = bench.env
+        # Redis beside the emulator, off the worker's core: py-spy samples wall time, and
+        # Redis woken on the worker's core would show as time in the worker's socket writes.
+        os.sched_setaffinity(bench.redis_server.proc.pid, {0})
+        async with JobClient(env.redis, env.keys) as client, env.worker("gcal") as worker:
+            one = get_events_job(env, client, page) if job == "get_events" else None
+            assert one is not None, "only get_events is profiled so far"
+            await lanes(len(env.users) * 3, 30, 100, one)  # warm-up
+            with tempfile.TemporaryDirectory() as tmp:
+                record = Path(tmp) / "raw.txt"
+                proc = await asyncio.create_subprocess_exec(
+                    spy, "record", "--pid", str(worker.pid), "--format", "raw",
+                    "--rate", "250", "--duration", str(int(seconds)), "--nonblocking",
+                    "-o", str(record),
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )  # fmt: skip
+                cpu0, t0 = cpu_seconds(worker.pid), time.perf_counter()
+                done, _ = await lanes(10**9, seconds, 100, one)
+                cpu = cpu_seconds(worker.pid) - cpu0
+                wall = time.perf_counter() - t0
+                await asyncio.wait_for(proc.wait(), JOB_TIMEOUT)
+                raw = await asyncio.to_thread(record.read_text)
     return raw, done, cpu, wall
