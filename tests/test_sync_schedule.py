@@ -54,9 +54,9 @@ async def announced(pipe: Pipeline, summary: str, *, within: float = 15) -> list
             await asyncio.sleep(0.02)
 
 
-async def link(pipe: Pipeline, user_id: str = "u1") -> None:
+async def link(pipe: Pipeline, user_id: str = "u1", email: str = EMAIL) -> None:
     """Link as the consent callback does (Accounts.link), so the schedule hears of it."""
-    access, refresh = pipe.emulator.grant(EMAIL, (CALENDAR,), client_id=CLIENT_ID)
+    access, refresh = pipe.emulator.grant(email, (CALENDAR,), client_id=CLIENT_ID)
     grant = TokenGrant.model_validate(
         {
             "access_token": access,
@@ -119,3 +119,30 @@ async def test_a_change_reaches_subscribers_by_push_within_a_second(
     assert took < 2  # polling would take an hour here
     [channel] = channels.values()
     assert channel.delivered >= 2  # the "sync" message, then the change
+
+
+async def test_two_deployments_sharing_one_redis_each_sync_their_own_users(
+    emulator: Emulator, redis: Redis, redis_prefix: str
+) -> None:
+    # Another deployment (another prefix) on the same Redis server: arq's own job keys are
+    # not prefixed, so the jobs each scheduler enqueues must not take the other's ids.
+    other_prefix = f"{redis_prefix}-b"
+    for email in (EMAIL, "bob@example.com"):
+        access, _ = emulator.grant(email, (CALENDAR,))
+        async with aiohttp.ClientSession() as http:
+            await CalendarApi(http, emulator, access).insert(event(f"of {email}"))
+    try:
+        async with (
+            pipeline(emulator, redis, redis_prefix, **FAST) as first,
+            pipeline(emulator, redis, other_prefix, **FAST) as second,
+        ):
+            await link(first, "alice")
+            await link(second, "bob", "bob@example.com")
+            await first.start_worker()
+            await second.start_worker()
+            assert len(await announced(first, f"of {EMAIL}")) == 1
+            assert len(await announced(second, "of bob@example.com")) == 1
+    finally:
+        other = [k async for k in redis.scan_iter(match=f"{other_prefix}:*")]
+        if other:
+            await redis.delete(*other)
