@@ -146,3 +146,30 @@ async def test_two_deployments_sharing_one_redis_each_sync_their_own_users(
         other = [k async for k in redis.scan_iter(match=f"{other_prefix}:*")]
         if other:
             await redis.delete(*other)
+
+
+async def test_a_sync_asked_for_a_calendar_the_workers_do_not_sync_announces_nothing_twice(
+    emulator: Emulator,
+    redis: Redis,
+    redis_prefix: str,
+    api: CalendarApi,
+    make_auth_web: MakeAuthWeb,
+) -> None:
+    auth_web: AuthWeb = await make_auth_web()
+    webhook = f"{auth_web.url}/webhooks/google/calendar"
+    await api.insert(event("already announced"))
+    async with pipeline(
+        emulator, redis, auth_web.settings.redis_prefix, **FAST, push_webhook_url=webhook
+    ) as pipe:
+        await link(pipe)
+        await pipe.start_worker()
+        await announced(pipe, "already announced")  # under the calendar list's id, the email
+        # A service asks for a sync now, with the job's default calendar id ("primary").
+        result = await pipe.run("sync_calendar", {"user_id": "u1"})
+        assert len(await announced(pipe, "already announced")) == 1
+        assert result.error is not None
+        assert result.error.code == "not_found"
+        assert (await pipe.run("disconnect", {"user_id": "u1"})).ok
+        left = [k async for k in redis.scan_iter(match=f"{pipe.keys.prefix}:sync:u1:*")]
+    assert left == []  # the disconnect forgot every calendar's sync state
+    assert emulator.store.channels == {}  # and stopped every push channel at Google
