@@ -1,8 +1,10 @@
 """``python -m bench`` (or ``./dev bench``): run every benchmark and print its report; or,
-with ``compare``, the comparison against Celery and the arq no-op ceiling (``bench.compare``).
+with ``compare``, the comparison against Celery and the arq no-op ceiling (``bench.compare``);
+or, with ``sync``, the calendar sync benchmark alone (``bench.sync_rate``).
 
-    python -m bench [--quick]                          # emulator_rate and jobs_rate
+    python -m bench [--quick]                          # emulator_rate, jobs_rate, sync_rate
     python -m bench compare [--quick | --smoke] [--repeats N] [--output PATH]
+    python -m bench sync [--quick] [--output PATH]
     python -m bench profile [--page N] [--seconds S] [--label NAME]   # a py-spy profile
 """
 
@@ -12,7 +14,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from bench import compare, emulator_rate, jobs_rate, profile
+from bench import compare, emulator_rate, jobs_rate, profile, sync_rate
 
 
 def main() -> None:
@@ -20,15 +22,17 @@ def main() -> None:
     parser.add_argument(
         "benchmark",
         nargs="?",
-        choices=("all", "compare", "profile"),
+        choices=("all", "compare", "sync", "profile"),
         default="all",
-        help="all: emulator and job rates against their baselines (default); "
-        "compare: ours against Celery and the arq no-op ceiling",
+        help="all: emulator and job rates against their baselines, then sync (default); "
+        "compare: ours against Celery and the arq no-op ceiling; "
+        "sync: the cost of a no-change sync round, memory per tracked event, push and "
+        "polling latency; profile: a py-spy profile of a loaded worker",
     )
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
     parser.add_argument("--smoke", action="store_true", help="compare: the seconds-long smoke")
     parser.add_argument("--repeats", type=int, help="compare: repeats (default 3, quick 1)")
-    parser.add_argument("--output", type=Path, help="compare: the JSON result file")
+    parser.add_argument("--output", type=Path, help="compare, sync: the JSON result file")
     parser.add_argument("--page", type=int, default=250, help="profile: events per page")
     parser.add_argument("--seconds", type=float, default=10, help="profile: how long")
     parser.add_argument("--label", default="now", help="profile: names the output file")
@@ -49,8 +53,12 @@ def main() -> None:
             )
         )
         return
+    if args.benchmark == "sync":
+        asyncio.run(sync_rate.main(quick=args.quick, output=args.output))
+        return
     asyncio.run(emulator_rate.main(quick=args.quick))
     asyncio.run(jobs_rate.main(quick=args.quick))
+    asyncio.run(sync_rate.main(quick=args.quick))
 
 
 if __name__ == "__main__":

@@ -93,9 +93,10 @@ class JobsEnv:
 
     @contextlib.asynccontextmanager
     async def worker(
-        self, kind: str, *, cpu: int = 1, **changes: object
+        self, kind: str, cpu: int = 1, /, **changes: object
     ) -> AsyncIterator[WorkerProcess]:
-        """A worker child on CPU ``cpu``; its exit code is kept in ``worker_exits``."""
+        """A worker child on CPU ``cpu`` with these settings ``changes``; its exit code is
+        kept in ``worker_exits``."""
         process = WorkerProcess(kind, {**self.settings_json, **changes}, cpu=cpu)
         try:
             async with process:
@@ -108,18 +109,25 @@ class JobsEnv:
         self.users.extend(await self.link(http, label="u", first=0, events=SEEDED_EVENTS))
 
     async def link(
-        self, http: aiohttp.ClientSession, *, label: str, first: int, events: int
+        self,
+        http: aiohttp.ClientSession,
+        *,
+        label: str,
+        first: int,
+        events: int,
+        start: dt.datetime = SEED_START,
     ) -> list[str]:
         """Seed ``accounts`` emulator accounts from number ``first`` with ``events`` events
-        each, store their tokens sealed as auth_web would, and return their user ids
-        (``<label>0``...). Their access tokens are kept in ``access_tokens`` too."""
+        each (one an hour from ``start``), store their tokens sealed as auth_web would, and
+        return their user ids (``<label>0``...). Their access tokens are kept in
+        ``access_tokens`` too."""
         async with http.post(
             f"{self.emulator_url}/_emulator/seed",
             json={
                 "accounts": self.accounts,
                 "first": first,
                 "events_per_calendar": events,
-                "start": SEED_START.isoformat(),
+                "start": start.isoformat(),
                 "grant": {"scopes": [SCOPE]},
             },
         ) as resp:

@@ -234,7 +234,7 @@ class Run:
                 await lanes(self.width, 30, self.width, one)  # warm-up
                 jobs, wall = await lanes(self.plan.jobs, self.plan.seconds, self.width, one)
                 alone = jobs / wall
-            async with self.env.worker("gcal"), self.env.worker("gcal", cpu=0):
+            async with self.env.worker("gcal"), self.env.worker("gcal", 0):
                 await lanes(2 * self.width, 30, 2 * self.width, one)
                 jobs, wall = await lanes(self.plan.jobs, self.plan.seconds, 2 * self.width, one)
                 together = jobs / wall

@@ -406,6 +406,9 @@ def envelope(
 
 def list_events(calendar: Calendar, query: ListQuery, config: EmulatorConfig) -> bytes:
     """The body of one events.list page."""
+    # Bulk-seeded events take their sequence numbers as they materialize: before the
+    # sequence is read, or the nextSyncToken would hand them all out again.
+    calendar.materialize()
     cursor = query.cursor
     seq, floor = (cursor.seq, cursor.floor) if cursor else (calendar.seq, calendar.sync_floor)
     listing = _Listing(calendar, query, config)

@@ -152,12 +152,16 @@ class Calendar:
 
     @property
     def events(self) -> dict[str, Event]:
+        self.materialize()
+        return self._events
+
+    def materialize(self) -> None:
+        """Store the pending bulk-seeded events, each taking the next sequence number."""
         if self.pending is not None:
             generate, self.pending = self.pending, None
             for resource in generate(self):
                 self.seq += 1
                 self._events[resource["id"]] = Event(resource, self.seq)
-        return self._events
 
     def touch(self, event: Event) -> None:
         """Record a change to ``event``: next sequence, new ``etag``, cache dropped."""

@@ -170,8 +170,15 @@ class RedisKeys:
 
     @property
     def sync_job_counter(self) -> str:
-        """String (an integer): numbers the sync jobs the scheduler enqueues (``sync-<n>``)."""
+        """String (an integer): numbers the sync jobs the scheduler enqueues."""
         return f"{self.prefix}:sync:job-counter"
+
+    @property
+    def sync_job_id_prefix(self) -> str:
+        """The ids of the sync jobs the scheduler enqueues: this, then the counter's number
+        (``<p>-sync-<n>``). arq's job keys are not prefixed, so the id carries the prefix:
+        deployments sharing one Redis never take each other's job ids."""
+        return f"{self.prefix}-sync-"
 
     def _calendar(self, user_id: str, calendar_id: str) -> str:
         # Calendar ids are printable without "/" or whitespace; quoted, they hold no ":".

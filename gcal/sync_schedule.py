@@ -73,6 +73,13 @@ class SyncSchedule:
         )
         return {c.decode() for c in found}
 
+    async def syncs(self, user_id: str, calendar_id: str) -> bool:
+        """Whether the calendar is one of the user's synced calendars."""
+        found = await self._redis.sismember(  # type: ignore[misc]  # redis-py's union
+            self._keys.sync_calendars(user_id), calendar_id
+        )
+        return bool(found)
+
     async def add_calendars(self, user_id: str, calendar_ids: Iterable[str]) -> None:
         """Sync these calendars of the user from now on, the first time at once."""
         ids = list(calendar_ids)

@@ -10,6 +10,7 @@ import logging
 
 from pydantic import BaseModel, Field, ValidationError
 
+from gcal.errors import NotFound
 from gcal.scalars import CalendarId
 from gcal.scopes import READ_CALENDAR_LIST, READ_EVENTS
 from gcal.services import Services
@@ -67,6 +68,12 @@ async def _calendar_synced(
 @job(needs=[READ_EVENTS], quiet=True, ended=_calendar_synced)
 async def sync_calendar(s: Services, args: SyncCalendarArgs, run: JobRun) -> SyncCalendarData:
     """Announce what changed in one calendar since it was last synced."""
+    if not await s.schedule.syncs(args.user_id, args.calendar_id):
+        # Under another id ("primary" for the email) or after the calendar left the list, its
+        # state would be a second one: every event announced again, and kept after a disconnect.
+        raise NotFound(
+            "the workers do not sync this calendar of the user; use its id from the calendar list"
+        )
     outcome = await s.sync.run(args.user_id, args.calendar_id)
     await s.push.keep(args.user_id, args.calendar_id)
     return SyncCalendarData(

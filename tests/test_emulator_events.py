@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -9,11 +10,13 @@ from typing import Any
 import aiohttp
 import pytest
 
+from emulator.seeding import SyntheticEvents, seed_synthetic
 from emulator.state import Calendar
 from tests.conftest import MakeEmulator
 from tests.harness import CalendarApi, Emulator
 
 EMAIL = "alice@example.com"
+HOUR = dt.timedelta(hours=1)
 
 
 class Api(CalendarApi):
@@ -437,6 +440,20 @@ async def test_incremental_sync_returns_changes_and_stripped_tombstones(api: Api
 
     detailed, _ = await api.list_all(syncToken=token, showDeleted="true")
     assert {e["id"]: e for e in detailed}[deleted["id"]]["summary"] == "s"
+
+
+async def test_the_first_listing_of_a_bulk_seeded_calendar_gives_a_token_that_covers_it(
+    api: Api, emulator: Emulator
+) -> None:
+    start = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+    spec = SyntheticEvents(count=5, start=start, spacing=dt.timedelta(hours=1), duration=HOUR)
+    seed_synthetic(emulator.store, emails=["bob@example.com"], spec=spec, grant=None)
+    bob, _ = emulator.grant("bob@example.com")
+    api.headers = {"Authorization": f"Bearer {bob}"}
+    items, token = await api.list_all()  # its events materialize in this request
+    assert len(items) == 5
+    changes, _ = await api.list_all(syncToken=token)
+    assert changes == []  # nothing changed since that listing
 
 
 async def test_sync_paging_with_page_token_and_changes_during_paging(api: Api) -> None:

@@ -26,6 +26,7 @@ from gcal.notifications import (
     parse_notification,
 )
 from gcal.sync import STATE_VERSION
+from gcal.sync_schedule import SyncSchedule
 from jobs.results import JobResult
 from tests.harness import CALENDAR, CalendarApi, Emulator
 from tests.pipeline import Pipeline, pipeline, wait_until
@@ -51,6 +52,7 @@ def body(summary: str, days: float = 1, **extra: Any) -> dict[str, Any]:
 async def pipe(emulator: Emulator, redis: Redis, redis_prefix: str) -> AsyncIterator[Pipeline]:
     async with pipeline(emulator, redis, redis_prefix, sync_page_size=3) as p:
         await p.link("u1")
+        await synced(p, "primary")
         await p.start_worker()
         yield p
 
@@ -79,6 +81,11 @@ class Stream:
             self.last = entries[-1][0].decode()
         notes = [parse_notification(fields[b"json"]) for _, fields in entries]
         return [n for n in notes if n.type.startswith(("event_", "sync_"))]
+
+
+async def synced(pipe: Pipeline, *calendar_ids: str) -> None:
+    """Make these calendars of u1 synced calendars, as its calendar list's sync would."""
+    await SyncSchedule(pipe.redis, pipe.keys).add_calendars("u1", calendar_ids)
 
 
 def kinds(notes: list[Any]) -> list[tuple[str, str]]:
@@ -158,6 +165,7 @@ async def test_two_calendars_of_one_user_keep_separate_cursors(
     team = "team@group.calendar.google.com"
     account.calendars[team] = Calendar(id=team, owner=account.email, summary="Team")
     other = {"id": team}
+    await synced(pipe, team)
     await api.insert(body("mine"))
     await api.insert(body("team"), calendar=other["id"])
     await sync(pipe)
@@ -234,6 +242,7 @@ async def test_unknown_event_types_pass_through_and_a_filter_applies(
     calendar.touch(plain)
     async with pipeline(emulator, redis, redis_prefix) as everything:
         await everything.link("u1")
+        await synced(everything, "primary")
         await everything.start_worker()
         stream = Stream(everything)
         await sync(everything)

@@ -61,6 +61,7 @@ async def test_a_sync_killed_mid_listing_resumes_and_publishes_nothing_twice(
         grant=None,
     )
     await pipe.link("u1", "bob@example.com")
+    await SyncSchedule(pipe.redis, pipe.keys).add_calendars("u1", ["bob@example.com"])
     # Pages 1 and 2 are answered; the third request is held while the worker is killed.
     pipe.emulator.faults.add(FaultRule(endpoint="events.list", count=2))
     pipe.emulator.faults.add(FaultRule(endpoint="events.list", latency_ms=3000, count=1))

@@ -55,9 +55,9 @@ async def announced(pipe: Pipeline, summary: str, *, within: float = 15) -> list
             await asyncio.sleep(0.02)
 
 
-async def link(pipe: Pipeline, user_id: str = "u1") -> None:
+async def link(pipe: Pipeline, user_id: str = "u1", email: str = EMAIL) -> None:
     """Link as the consent callback does (Accounts.link), so the schedule hears of it."""
-    access, refresh = pipe.emulator.grant(EMAIL, default_scopes(), client_id=CLIENT_ID)
+    access, refresh = pipe.emulator.grant(email, default_scopes(), client_id=CLIENT_ID)
     grant = TokenGrant.model_validate(
         {
             "access_token": access,
@@ -123,3 +123,57 @@ async def test_a_change_reaches_subscribers_by_push_within_a_second(
     assert took < 2  # polling would take an hour here
     [channel] = channels.values()
     assert channel.delivered >= 2  # the "sync" message, then the change
+
+
+async def test_two_deployments_sharing_one_redis_each_sync_their_own_users(
+    emulator: Emulator, redis: Redis, redis_prefix: str
+) -> None:
+    # Another deployment (another prefix) on the same Redis server: arq's own job keys are
+    # not prefixed, so the jobs each scheduler enqueues must not take the other's ids.
+    other_prefix = f"{redis_prefix}-b"
+    for email in (EMAIL, "bob@example.com"):
+        access, _ = emulator.grant(email, (CALENDAR,))
+        async with aiohttp.ClientSession() as http:
+            await CalendarApi(http, emulator, access).insert(event(f"of {email}"))
+    try:
+        async with (
+            pipeline(emulator, redis, redis_prefix, **FAST) as first,
+            pipeline(emulator, redis, other_prefix, **FAST) as second,
+        ):
+            await link(first, "alice")
+            await link(second, "bob", "bob@example.com")
+            await first.start_worker()
+            await second.start_worker()
+            assert len(await announced(first, f"of {EMAIL}")) == 1
+            assert len(await announced(second, "of bob@example.com")) == 1
+    finally:
+        other = [k async for k in redis.scan_iter(match=f"{other_prefix}:*")]
+        if other:
+            await redis.delete(*other)
+
+
+async def test_a_sync_asked_for_a_calendar_the_workers_do_not_sync_announces_nothing_twice(
+    emulator: Emulator,
+    redis: Redis,
+    redis_prefix: str,
+    api: CalendarApi,
+    make_auth_web: MakeAuthWeb,
+) -> None:
+    auth_web: AuthWeb = await make_auth_web()
+    webhook = f"{auth_web.url}/webhooks/google/calendar"
+    await api.insert(event("already announced"))
+    async with pipeline(
+        emulator, redis, auth_web.settings.redis_prefix, **FAST, push_webhook_url=webhook
+    ) as pipe:
+        await link(pipe)
+        await pipe.start_worker()
+        await announced(pipe, "already announced")  # under the calendar list's id, the email
+        # A service asks for a sync now, with the job's default calendar id ("primary").
+        result = await pipe.run("sync_calendar", {"user_id": "u1"})
+        assert len(await announced(pipe, "already announced")) == 1
+        assert result.error is not None
+        assert result.error.code == "not_found"
+        assert (await pipe.run("disconnect", {"user_id": "u1"})).ok
+        left = [k async for k in redis.scan_iter(match=f"{pipe.keys.prefix}:sync:u1:*")]
+    assert left == []  # the disconnect forgot every calendar's sync state
+    assert emulator.store.channels == {}  # and stopped every push channel at Google

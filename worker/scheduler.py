@@ -38,7 +38,7 @@ BUSY_RETRY_MS = 1000
 
 # KEYS: due, running, jobs, counter, queue, the queue's wake channel.
 # ARGV: batch, lease ms, calendar interval ms, list interval ms, jitter fraction,
-#       arq job key prefix, payload ttl ms, busy retry ms.
+#       arq job key prefix, payload ttl ms, busy retry ms, job id prefix.
 _CLAIM = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -53,7 +53,7 @@ for _, m in ipairs(due) do
     else
         local cut = string.find(m, '\\n', 1, true)
         local user, calendar = string.sub(m, 1, cut - 1), string.sub(m, cut + 1)
-        local job_id = 'sync-' .. redis.call('INCR', KEYS[4])
+        local job_id = ARGV[9] .. redis.call('INCR', KEYS[4])
         local interval, name = every, 'sync_calendar'
         local args = '{"user_id":' .. cjson.encode(user)
         if calendar == '' then
@@ -123,6 +123,7 @@ class Scheduler:
                 job_key_prefix,
                 PAYLOAD_TTL_MS,
                 BUSY_RETRY_MS,
+                keys.sync_job_id_prefix,
             ],
         )
         return int(started)
