@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,12 +18,13 @@ from redis.asyncio import Redis
 from gcal.notifications import EventCreated, parse_notification
 from gcal.oauth import TokenGrant
 from gcal.services import Services
-from gcal.sync_schedule import member
+from gcal.sync_schedule import SyncSchedule, member
 from jobs.registry import default_scopes, resolved
 from tests.conftest import MakeAuthWeb
 from tests.harness import CALENDAR, CalendarApi, Emulator
 from tests.pipeline import Pipeline, pipeline, wait_until
 from tests.services import CLIENT_ID, AuthWeb
+from worker.scheduler import Scheduler
 
 EMAIL = "alice@example.com"
 SOON = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=2)
@@ -177,3 +179,34 @@ async def test_a_sync_asked_for_a_calendar_the_workers_do_not_sync_announces_not
         left = [k async for k in redis.scan_iter(match=f"{pipe.keys.prefix}:sync:u1:*")]
     assert left == []  # the disconnect forgot every calendar's sync state
     assert emulator.store.channels == {}  # and stopped every push channel at Google
+
+
+async def test_a_scheduler_tick_enqueues_what_is_due_and_wakes_the_workers(
+    emulator: Emulator, redis: Redis, redis_prefix: str
+) -> None:
+    async with pipeline(emulator, redis, redis_prefix) as pipe:
+        schedule = SyncSchedule(pipe.redis, pipe.keys)
+        await schedule.add_calendars("u1", [EMAIL])
+        scheduler = Scheduler(pipe.redis, pipe.keys, pipe.settings)
+        async with pipe.redis.pubsub() as pubsub:
+            await pubsub.subscribe(pipe.keys.queue_wake)
+            assert await scheduler.tick() == 1
+            assert await scheduler.tick() == 0  # its lease is held: not twice
+            woken = [m async for m in _messages(pubsub, 1)]
+        [job_id] = await pipe.redis.zrange(pipe.keys.queue, 0, -1)
+        payload = json.loads(await pipe.redis.get(b"arq:job:" + job_id))
+        assert (payload["f"], payload["k"]) == (
+            "sync_calendar",
+            {"user_id": "u1", "calendar_id": EMAIL},
+        )
+        assert woken == [b""]
+
+
+async def _messages(pubsub: Any, count: int) -> AsyncIterator[bytes]:
+    async with asyncio.timeout(5):
+        async for message in pubsub.listen():
+            if message["type"] == "message":
+                yield message["data"]
+                count -= 1
+                if count == 0:
+                    return

@@ -113,6 +113,7 @@ class Scheduler:
                 keys.sync_jobs,
                 keys.sync_job_counter,
                 keys.queue,
+                keys.queue_wake,
             ],
             args=[
                 BATCH,
