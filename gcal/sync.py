@@ -17,8 +17,11 @@ end (``<p>:sync:<user>:<calendar>:seen``). It makes publishing exactly once per 
   cancelled event that was announced is ``event_deleted`` (one never announced is skipped);
 * each page is applied in one MULTI/EXEC: the notifications, the seen record and the
   checkpoint (the next page token) together, so a run cut off mid-listing resumes at the page
-  it had reached and repeats nothing. The transaction WATCHes the calendar's state, so two
-  runs of one calendar at once cannot both publish a page: the later one stops (Throttled).
+  it had reached and repeats nothing. The transaction applies only if the calendar's state is
+  still the one the page was listed from (compared, then WATCHed), so two runs of one
+  calendar at once cannot both publish a page: the later one stops (Throttled). A page with
+  nothing in it, as most incremental syncs are, only moves the cursor, by compare-and-set
+  (one Redis call; none when the cursor did not move).
 
 Google expires sync tokens (410 ``fullSyncRequired``) and a full listing returns no trace of
 events deleted meanwhile. So a full listing remembers the ids it met
@@ -64,6 +67,14 @@ log = logging.getLogger(__name__)
 STATE_VERSION = 1
 SYNC_FIELDS = f"nextPageToken,nextSyncToken,items({BASIC_EVENT_FIELDS})"
 _DAY = 86_400
+# KEYS: a calendar's state. ARGV: the value it must hold ('' for none), the value to set.
+_COMPARE_AND_SET = """
+if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then
+    return 0
+end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""
 
 
 class SyncState(BaseModel):
@@ -154,6 +165,7 @@ class CalendarSync:
         self._calendar = calendar
         self._notifier = notifier
         self._settings = settings
+        self._compare_and_set = redis.register_script(_COMPARE_AND_SET)
 
     @property
     def event_types(self) -> list[str] | None:
@@ -166,44 +178,78 @@ class CalendarSync:
 
     async def run(self, user_id: str, calendar_id: str) -> SyncOutcome:
         outcome = SyncOutcome()
+        state_key = self._keys.sync_state(user_id, calendar_id)
         first = True
         while True:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                state_key = self._keys.sync_state(user_id, calendar_id)
-                await pipe.watch(state_key)
-                state, reset = self._parse(await pipe.get(state_key))
-                if reset is not None:
-                    await self._reset(user_id, calendar_id, reset)
-                    outcome.reset = reset
-                    continue
-                if state.full and state.window is None:
-                    state = self._full_pass(state)
-                if first:
-                    outcome.resumed = state.page_token is not None
-                    first = False
-                page = await self._list(user_id, calendar_id, state, outcome)
-                if page is None:  # Google expired the sync token: list the window afresh
-                    state = self._full_pass(state)
-                    await self._redis.set(state_key, state.model_dump_json())
-                    continue
-                outcome.pages += 1
-                outcome.full = outcome.full or state.full
-                effect = await self._effect(pipe, user_id, calendar_id, state, page.items)
-                last = page.next_page_token is None
-                if last and state.full:
-                    await self._deletions_in_gap(pipe, user_id, calendar_id, state, effect)
-                following = self._next(state, page, last=last)
-                pipe.multi()  # type: ignore[no-untyped-call]
-                self._apply(
-                    pipe, user_id, calendar_id, effect, state=state, following=following, last=last
+            stored = await self._redis.get(state_key)
+            state, reset = self._parse(stored)
+            if reset is not None:
+                await self._reset(user_id, calendar_id, reset)
+                outcome.reset = reset
+                continue
+            if state.full and state.window is None:
+                state = self._full_pass(state)
+            if first:
+                outcome.resumed = state.page_token is not None
+                first = False
+            page = await self._list(user_id, calendar_id, state, outcome)
+            if page is None:  # Google expired the sync token: list the window afresh
+                state = self._full_pass(state)
+                await self._redis.set(state_key, state.model_dump_json())
+                continue
+            outcome.pages += 1
+            outcome.full = outcome.full or state.full
+            last = page.next_page_token is None
+            following = self._next(state, page, last=last)
+            if page.items or (last and state.full):
+                effect = await self._commit(
+                    user_id, calendar_id, stored, page, state=state, following=following, last=last
                 )
-                try:
-                    await pipe.execute()
-                except WatchError as err:
-                    raise Throttled("another sync of this calendar is running") from err
-            self._count(outcome, effect)
+                self._count(outcome, effect)
+            elif following.model_dump_json().encode() != stored:
+                # Nothing to announce (most incremental syncs): only the cursor moves.
+                await self._advance(state_key, stored, following)
             if last:
                 return outcome
+
+    async def _commit(
+        self,
+        user_id: str,
+        calendar_id: str,
+        stored: bytes | None,
+        page: EventsPage,
+        *,
+        state: SyncState,
+        following: SyncState,
+        last: bool,
+    ) -> _Page:
+        """Apply a page in one transaction, if the state is still the one it was listed from:
+        its notifications, the seen record, the next cursor."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            state_key = self._keys.sync_state(user_id, calendar_id)
+            await pipe.watch(state_key)
+            if await pipe.get(state_key) != stored:
+                raise Throttled("another sync of this calendar is running")
+            effect = await self._effect(pipe, user_id, calendar_id, state, page.items)
+            if last and state.full:
+                await self._deletions_in_gap(pipe, user_id, calendar_id, state, effect)
+            pipe.multi()  # type: ignore[no-untyped-call]
+            self._apply(
+                pipe, user_id, calendar_id, effect, state=state, following=following, last=last
+            )
+            try:
+                await pipe.execute()
+            except WatchError as err:
+                raise Throttled("another sync of this calendar is running") from err
+        return effect
+
+    async def _advance(self, state_key: str, stored: bytes | None, following: SyncState) -> None:
+        """Store the next cursor, if the state is still the one the page was listed from."""
+        moved = await self._compare_and_set(
+            keys=[state_key], args=[stored or b"", following.model_dump_json()]
+        )
+        if not moved:
+            raise Throttled("another sync of this calendar is running")
 
     # One page -------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from emulator.faults import FaultRule
 from emulator.state import Calendar
+from gcal.errors import Throttled
 from gcal.notifications import (
     EventCreated,
     EventDeleted,
@@ -25,8 +26,10 @@ from gcal.notifications import (
     SyncReset,
     parse_notification,
 )
-from gcal.sync import STATE_VERSION
+from gcal.services import open_services
+from gcal.sync import STATE_VERSION, SyncOutcome
 from gcal.sync_schedule import SyncSchedule
+from jobs.registry import resolved
 from jobs.results import JobResult
 from tests.harness import CALENDAR, CalendarApi, Emulator
 from tests.pipeline import Pipeline, pipeline, wait_until
@@ -260,3 +263,23 @@ async def test_unknown_event_types_pass_through_and_a_filter_applies(
     assert result["reset"] == "event_types_changed"
     assert [n.type for n in notes] == ["sync_reset", "event_created"]
     assert notes[1].event["summary"] == "focus"
+
+
+async def test_two_syncs_of_one_calendar_at_once_announce_a_change_once(
+    pipe: Pipeline, api: CalendarApi
+) -> None:
+    stream = Stream(pipe)
+    await sync(pipe)
+    await api.insert(body("new"))
+    # Both list the change before either applies it: the later one must stop, not announce.
+    pipe.emulator.faults.add(FaultRule(endpoint="events.list", latency_ms=200))
+    async with open_services(resolved(pipe.settings), redis=pipe.redis) as s:
+        runs = [s.sync.run("u1", "primary") for _ in range(2)]
+        outcomes = await asyncio.gather(*runs, return_exceptions=True)
+        assert sum(isinstance(o, Throttled) for o in outcomes) == 1, outcomes
+        assert sum(isinstance(o, SyncOutcome) for o in outcomes) == 1, outcomes
+        assert kinds(await stream.new()) == [("event_created", "new")]
+        # Nothing changed since: both run to the end, and announce nothing.
+        quiet = await asyncio.gather(*(s.sync.run("u1", "primary") for _ in range(2)))
+    assert [(o.created, o.updated, o.deleted) for o in quiet] == [(0, 0, 0), (0, 0, 0)]
+    assert await stream.new() == []
