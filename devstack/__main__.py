@@ -13,7 +13,9 @@ Starts, as child processes:
 * the Google emulator (``python -m emulator``) on 127.0.0.1:``--emulator-port``, with the
   demo OAuth client registered for auth_web's callback on ``--auth-port``;
 * auth_web (``python -m auth_web``) on 127.0.0.1:``--auth-port``, every Google URL pointed at
-  the emulator;
+  the emulator, and push on: the emulator posts each calendar change to auth_web's webhook,
+  as Google would, so a change reaches the notifications stream within seconds
+  (``GCAL_PUSH_WEBHOOK_URL``; polling stays, hourly, as the fallback);
 * a job worker (``python -m worker``) on the same settings, its Prometheus metrics on
   127.0.0.1:``--worker-metrics-port`` (0: off).
 
@@ -48,6 +50,7 @@ DEMO_CLIENT_ID = "demo-client.apps.googleusercontent.com"
 DEMO_CLIENT_SECRET = "demo-client-secret"  # noqa: S105 - the emulator's public demo client
 STATE_DIR = Path(".devstack")
 STOP_TIMEOUT = 10.0
+WEBHOOK_PATH = "/webhooks/google/calendar"  # auth_web.webhooks.PATH (devstack imports no product)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -209,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
             "GCAL_AUTH_WEB_PORT": str(args.auth_port),
             "GCAL_WORKER_METRICS_HOST": HOST,
             "GCAL_WORKER_METRICS_PORT": str(args.worker_metrics_port),
+            "GCAL_PUSH_WEBHOOK_URL": f"{auth}{WEBHOOK_PATH}",
         }
         emulator_cmd = [
             sys.executable, "-m", "emulator",
@@ -254,6 +258,7 @@ gcal-jobs dev stack is up
   emulator   {emu}   (Google OAuth + Calendar v3; control API under {emu}/_emulator/)
   auth_web   {auth}   (API key: {DEV_API_KEY})
   worker     queue {prefix}:queue on that Redis; {metrics}
+  push       calendar changes posted to {auth}{WEBHOOK_PATH}: on the stream in seconds
 
 Link an account:
   curl -s -H 'Authorization: Bearer {DEV_API_KEY}' '{auth}/auth/url/demo-user{hint}'

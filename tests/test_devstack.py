@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -20,6 +21,7 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -29,6 +31,7 @@ from devstack.redis_server import free_port, server_pid
 from gcal.keys import RedisKeys
 from jobs.client import JobClient
 from tests.metrics_lint import check_metrics, value
+from tests.pipeline import wait_until_async
 
 API_KEY = "dev-api-key"  # devstack's fixed dev-mode key
 UP = "gcal-jobs dev stack is up"
@@ -146,6 +149,20 @@ async def link(http: aiohttp.ClientSession, auth_url: str, user_id: str, email: 
     return heading.group(1)
 
 
+async def next_change(redis: Redis, keys: RedisKeys, *, within: float) -> dict[str, Any]:
+    """The first change event on the notifications stream (what follow-changes.sh prints)."""
+    cursor = b"0"
+    async with asyncio.timeout(within):
+        while True:
+            read = await redis.xread({keys.notification_stream: cursor}, count=100, block=1000)
+            for _, entries in read:
+                for entry_id, fields in entries:
+                    cursor = entry_id
+                    if fields[b"type"].startswith(b"event_"):
+                        change: dict[str, Any] = json.loads(fields[b"json"])
+                        return change
+
+
 async def test_a_first_run_links_a_user_runs_jobs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     # Not the defaults: the redirect URI must follow.
     emulator_port, auth_port, metrics_port = free_ports(3)
@@ -171,15 +188,24 @@ async def test_a_first_run_links_a_user_runs_jobs_and_stops_on_ctrl_c(tmp_path: 
                 "Google Calendar linked"
             )
         redis = Redis.from_url(redis_url)
+        keys = RedisKeys("gcal")
         try:
-            async with JobClient(redis, RedisKeys("gcal")) as jobs:
+            # The new account's first sync opens its calendar's push channel.
+            watch = keys.push_watch("demo-user", "alice@example.com")
+            await wait_until_async(lambda: redis.exists(watch), within=20)
+            async with JobClient(redis, keys) as jobs:
                 created = await jobs.run(
                     "create_event", {"user_id": "demo-user", "event": EVENT}, timeout=20
                 )
                 listed = await jobs.run("get_events", {"user_id": "demo-user"}, timeout=20)
                 calendars = await jobs.run("list_calendars", {"user_id": "demo-user"}, timeout=20)
+            assert created.data is not None
+            # Pushed by the emulator to auth_web's webhook: on the stream long before a poll.
+            change = await next_change(redis, keys, within=15)
         finally:
             await redis.aclose()
+        assert change["type"] == "event_created"
+        assert change["event_id"] == created.data["event"]["id"]
         assert calendars.ok, calendars.error
         assert created.ok, created.error
         assert listed.ok, listed.error
