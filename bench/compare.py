@@ -44,7 +44,7 @@ from typing import Any
 
 import aiohttp
 
-from bench import compare_report
+from bench import compare_report, jobs_rate, sync_rate, sync_report
 from bench.celery_baseline import CONCURRENCY
 from bench.compare_report import Cell, IdleCpu, LoadRun
 from bench.cores import CoreShare, driver_off_the_worker_core, peak_rss_mib
@@ -126,6 +126,7 @@ class Comparison:
     writers: list[str]
     cells: list[Cell] = dataclasses.field(default_factory=list)
     idle: list[IdleCpu] = dataclasses.field(default_factory=list)
+    scaling: list[jobs_rate.Scaling] = dataclasses.field(default_factory=list)
 
     @property
     def width(self) -> int:
@@ -177,6 +178,28 @@ class Comparison:
         await self.set_latency(0)
         async with Ceiling(self.env) as ceiling, ceiling.worker() as proc:
             await self.ceiling(ceiling, proc, repeat)
+        await self.scale(repeat)
+
+    async def scale(self, repeat: int) -> None:
+        """Ours: one worker process, then two, on 10-event get_events at +50 ms
+        (``bench.jobs_rate``'s measure: the second worker shares CPU 0 with the emulator)."""
+        plan = jobs_rate.Plan(
+            jobs=self.plan.jobs,
+            seconds=self.plan.seconds,
+            accounts=self.plan.accounts,
+            idle_seconds=self.plan.idle_seconds,
+            latency_jobs=0,
+        )
+        run = jobs_rate.Run(self.env, plan, self.client, self.http, self.emulator_pid)
+        scaling = await run.scaling()
+        self.scaling.append(scaling)
+        print(
+            f"compare: repeat {repeat + 1}, ours, one worker vs two, get_events 10 +50 ms: "
+            f"{scaling.one_jobs_per_s:.0f} vs {scaling.two_jobs_per_s:.0f} jobs/s, "
+            f"{scaling.ratio:.2f}x",
+            file=sys.stderr,
+            flush=True,
+        )
 
     async def stack_cells(
         self, stack: Stack, repeat: int, rates: dict[tuple[str, int], float]
@@ -373,8 +396,15 @@ async def main(
     """Run the comparison, write its JSON result file, print the table; returns the file."""
     plan = Plan.choose(quick=quick, smoke=smoke, repeats=repeats)
     started = dt.datetime.now(dt.UTC)
+    sync_plan = sync_rate.Plan.choose(quick=quick, smoke=smoke)
+    sync = sync_report.SyncReport(plan=dataclasses.asdict(sync_plan), started_at="")
     with driver_off_the_worker_core():
         comparison = await run(plan)
+        # The sync benchmark too (its no-change round is a target of the same issue), with
+        # a Redis and an emulator of its own.
+        sync.started_at = dt.datetime.now(dt.UTC).isoformat()
+        await sync_rate.run(sync_plan, sync)
+        sync.finished_at = dt.datetime.now(dt.UTC).isoformat()
     env = comparison.env
     result = compare_report.build(
         plan=dataclasses.asdict(plan),
@@ -384,10 +414,13 @@ async def main(
         idle=comparison.idle,
         worker_exits=env.worker_exits,
         stacks=describe_stacks(env),
+        scaling=comparison.scaling,
+        sync=sync_report.as_json(sync),
     )
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     path = output or RESULTS_DIR / f"compare-{plan.mode}-{stamp}.json"
     compare_report.write(result, path)
     print(compare_report.table(result))
+    print(sync_report.table(sync))
     print(f"\nresult file: {path}")
     return path

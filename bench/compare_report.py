@@ -26,6 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.jobs_rate import Scaling
 from bench.load import Rate
 from bench.open_loop import OpenLoopRun
 
@@ -220,8 +221,18 @@ def build(
     idle: list[IdleCpu],
     worker_exits: list[int | None],
     stacks: dict[str, str],
+    scaling: list[Scaling] | None = None,
+    sync: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The whole result, as the JSON file holds it."""
+    """The whole result, as the JSON file holds it (``sync``: the sync benchmark's, as
+    :func:`bench.sync_report.as_json` gives it)."""
+    summary = summarize(cells, idle)
+    if scaling:
+        summary["scaling"] = {
+            "one_jobs_per_s": median(s.one_jobs_per_s for s in scaling),
+            "two_jobs_per_s": median(s.two_jobs_per_s for s in scaling),
+            "ratio": median(s.ratio for s in scaling),
+        }
     return {
         "benchmark": "compare",
         "started_at": started.isoformat(),
@@ -229,9 +240,11 @@ def build(
         "plan": plan,
         "environment": environment(),
         "stacks": stacks,
-        "summary": summarize(cells, idle),
+        "summary": summary,
         "cells": [dataclasses.asdict(c) for c in cells],
         "idle": [dataclasses.asdict(i) for i in idle],
+        "scaling": [{**dataclasses.asdict(s), "ratio": s.ratio} for s in scaling or []],
+        "sync": sync,
         "worker_exits": worker_exits,
     }
 
@@ -303,6 +316,14 @@ def table(result: dict[str, Any]) -> str:
         lines.append(f"| {entry['scenario']} | {entry['latency_ms']} | " + " | ".join(cells) + " |")
     idle = ", ".join(f"{s} {_num(v, 2)}" for s, v in summary["idle_cpu_percent"].items())
     lines.append(f"\nIdle CPU, % of one core: {idle}")
+    scaling = summary.get("scaling")
+    if scaling:
+        lines.append(
+            f"Two worker processes against one (ours, get_events 10 at +50 ms; the second "
+            f"worker shares CPU 0 with the emulator and the driver): "
+            f"{_num(scaling['two_jobs_per_s'])} against {_num(scaling['one_jobs_per_s'])} "
+            f"jobs/s, {_num(scaling['ratio'], 2)}x"
+        )
     lines.append(
         "busy: the worker's CPU over wall time at saturation; others: every other process's "
         "CPU on the worker's core meanwhile (a shared machine's noise).\n"

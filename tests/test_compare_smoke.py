@@ -28,7 +28,7 @@ def number(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value) and value >= 0
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(360)
 async def test_comparison_smoke_run_writes_every_figure(tmp_path: Path) -> None:
     path = await compare.main(smoke=True, output=tmp_path / "compare.json")
 
@@ -55,3 +55,11 @@ async def test_comparison_smoke_run_writes_every_figure(tmp_path: Path) -> None:
     assert set(result["stacks"]) == set(summary["stacks"])
     assert result["worker_exits"]
     assert all(code == 0 for code in result["worker_exits"])
+    # Two workers against one, and the sync benchmark's no-change round, in the same run.
+    assert all(number(v) for v in summary["scaling"].values()), summary["scaling"]
+    sync = result["sync"]
+    assert sync["rounds"], sync
+    for sync_round in sync["rounds"]:
+        assert sync_round["requests_per_calendar"] == 1.0, sync_round
+        assert number(sync_round["cpu_ms_per_sync"]), sync_round
+    assert all(code == 0 for code in sync["worker_exits"])
