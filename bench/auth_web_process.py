@@ -11,7 +11,6 @@ worker's core to the worker; its exit code lands in ``returncode`` (0: a clean S
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import sys
@@ -24,6 +23,7 @@ import aiohttp
 from bench.cores import EMULATOR_CPU
 from bench.worker_child import ROOT
 from devstack.redis_server import free_port
+from gcal.envfile import env_name, process_value
 
 
 async def wait_for(check: Callable[[], Awaitable[bool]], what: str, within: float) -> None:
@@ -37,18 +37,9 @@ async def wait_for(check: Callable[[], Awaitable[bool]], what: str, within: floa
 
 def settings_env(values: dict[str, Any]) -> dict[str, str]:
     """Settings fields as the ``GCAL_*`` environment a process reads."""
-    env = {}
-    for name, value in values.items():
-        if value is None:
-            continue
-        if isinstance(value, list | tuple | dict):
-            text = json.dumps(value)
-        elif isinstance(value, bool):
-            text = str(value).lower()
-        else:
-            text = str(value)
-        env[f"GCAL_{name.upper()}"] = text
-    return env
+    return {
+        env_name(name): process_value(value) for name, value in values.items() if value is not None
+    }
 
 
 class AuthWebProcess:

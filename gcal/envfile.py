@@ -49,6 +49,25 @@ def env_value(value: object) -> str:
     return plain if isinstance(plain, str) else json.dumps(plain)
 
 
+def process_env(settings: BaseModel) -> dict[str, str]:
+    """``settings`` as the environment of a child process that reads them back as they are
+    (secrets included): the fields that are set, each as :func:`process_value`."""
+    return {
+        env_name(name, type(settings)): process_value(value)
+        for name, value in settings
+        if value is not None
+    }
+
+
+def process_value(value: object) -> str:
+    """A setting's value as an environment variable holds it: lists as JSON, booleans as
+    ``true``/``false``, secrets revealed, without dotenv's quoting."""
+    if isinstance(value, tuple | list):
+        return json.dumps([_plain(item) for item in value])
+    plain = _plain(value)
+    return plain if isinstance(plain, str) else json.dumps(plain)
+
+
 def _plain(value: object) -> str | int | float | bool | None:
     if isinstance(value, SecretStr):
         return value.get_secret_value()

@@ -10,18 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from emulator.config import ClientConfig
 from gcal.crypto import Cipher
+from gcal.envfile import process_env
 from gcal.keys import RedisKeys
 from gcal.settings import Settings
 from gcal.tokens import StoredTokens, TokenStore
@@ -128,26 +127,6 @@ async def pipeline(
         await client.close()
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """``settings`` as the GCAL_* environment a child process reads (secrets included)."""
-    env: dict[str, str] = {}
-    for name, value in settings:
-        if value is None:
-            continue
-        if isinstance(value, SecretStr):
-            text = value.get_secret_value()
-        elif isinstance(value, tuple):
-            text = json.dumps(
-                [v.get_secret_value() if isinstance(v, SecretStr) else str(v) for v in value]
-            )
-        elif isinstance(value, bool):
-            text = str(value).lower()
-        else:
-            text = str(value)
-        env[f"GCAL_{name.upper()}"] = text
-    return env
-
-
 class WorkerProcess:
     """``python -m worker`` as a child process, with the given settings. Its log (stderr) is
     read as it comes, so a busy worker never blocks on a full pipe."""
@@ -165,7 +144,7 @@ class WorkerProcess:
             "-m",
             "worker",
             *self.args,
-            env={**os.environ, **settings_env(self.settings)},
+            env={**os.environ, **process_env(self.settings)},
             stderr=asyncio.subprocess.PIPE,
         )
         self._reader = asyncio.create_task(self._read(self.proc))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import signal
 from collections.abc import AsyncIterator
 
@@ -65,9 +64,7 @@ async def test_a_sync_killed_mid_listing_resumes_and_publishes_nothing_twice(
     # Pages 1 and 2 are answered; the third request is held while the worker is killed.
     pipe.emulator.faults.add(FaultRule(endpoint="events.list", count=2))
     pipe.emulator.faults.add(FaultRule(endpoint="events.list", latency_ms=3000, count=1))
-    job_id = await pipe.client.enqueue(
-        "sync_calendar", {"user_id": "u1", "calendar_id": "bob@example.com"}
-    )
+    await pipe.client.enqueue("sync_calendar", {"user_id": "u1", "calendar_id": "bob@example.com"})
     worker = await WorkerProcess(pipe.settings).start()
     await wait_until(lambda: pipe.emulator.faults.injected == 1)
     worker.signal(signal.SIGKILL)
@@ -84,14 +81,13 @@ async def test_a_sync_killed_mid_listing_resumes_and_publishes_nothing_twice(
     after = await created(pipe)
     assert len(after) == 9
     assert len(set(after)) == 9  # every event once
-    assert job_id not in {resumed.job_id}
 
 
 @pytest.mark.timeout(150)  # 4,000 jobs through two worker processes on a shared machine
 async def test_a_thousand_users_two_workers_each_calendar_synced_once_per_round(
     emulator: Emulator, redis: Redis, redis_prefix: str
 ) -> None:
-    users = int(os.environ.get("DBG_USERS", "1000"))
+    users = 1000
     async with pipeline(
         emulator,
         redis,
