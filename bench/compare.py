@@ -192,6 +192,7 @@ class Comparison:
         )
         run = jobs_rate.Run(self.env, plan, self.client, self.http, self.emulator_pid)
         scaling = await run.scaling()
+        await self.env.forget_jobs()
         self.scaling.append(scaling)
         print(
             f"compare: repeat {repeat + 1}, ours, one worker vs two, get_events 10 +50 ms: "
@@ -284,6 +285,7 @@ class Comparison:
             peak_rss_mib=peak_rss_mib(worker.pid),
         )
         progress(cell)
+        await self.env.forget_jobs()
         return cell
 
     async def ceiling(self, stack: Ceiling, worker: WorkerProcess, repeat: int) -> None:
@@ -303,6 +305,7 @@ class Comparison:
         )
         progress(cell)
         self.cells.append(cell)
+        await self.env.forget_jobs()
 
     async def check(self, stack: Stack, scenario: Scenario, job: JobMaker) -> None:
         """One job's result, read back: the stack does the work it is measured on."""

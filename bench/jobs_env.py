@@ -150,14 +150,33 @@ class JobsEnv:
             users.append(user_id)
         return users
 
+    async def forget_jobs(self) -> None:
+        """Delete the results (ours, the Celery baseline's) and arq's keys of the jobs made so
+        far. Called between measurements: a full comparison makes some 10^5 jobs whose results
+        (up to 160 KB each) would otherwise fill the memory of the machine within one run."""
+        ids, self.job_ids = self.job_ids, []
+        keys = [
+            key
+            for job_id in ids
+            for key in (
+                self.keys.result(job_id),
+                f"{self.prefix}:celery:result:{job_id}",  # bench.celery_baseline's names
+                *(p + job_id for p in _ARQ_PREFIXES),
+            )
+        ]
+        await self._delete(keys)
+
     async def cleanup(self) -> None:
         """Delete every key under this run's prefix and arq's keys of every job id it made."""
         ours = [key async for key in self.redis.scan_iter(match=f"{self.prefix}:*", count=1000)]
-        prefixes = (job_key_prefix, result_key_prefix, in_progress_key_prefix, retry_key_prefix)
-        arqs = [p + job_id for job_id in self.job_ids for p in prefixes]
-        for start in range(0, len(ours) + len(arqs), 1000):
-            chunk = [*ours, *arqs][start : start + 1000]
-            await self.redis.delete(*chunk)
+        await self._delete([*ours, *(p + job_id for job_id in self.job_ids for p in _ARQ_PREFIXES)])
+
+    async def _delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            await self.redis.delete(*keys[start : start + 1000])
+
+
+_ARQ_PREFIXES = (job_key_prefix, result_key_prefix, in_progress_key_prefix, retry_key_prefix)
 
 
 @dataclasses.dataclass(frozen=True)
