@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from jobs import wire
 from jobs.registry import JOBS
-from tests.argument_strategies import Args, job_arguments
+from tests.argument_strategies import VALID_ARGUMENTS, Args, job_arguments
 from tests.queue_strategies import (
     JOB_MAX_TRIES,
     NONCE_BYTES,
@@ -51,6 +51,11 @@ def predicted(payload: bytes) -> str:
     if arguments.positional:
         return "ran"  # refused by the runner, with no fields: as a run that failed
     return "ran" if _checked(job["f"], arguments.named) else "bad_args"
+
+
+def test_every_declared_job_has_a_strategy_for_valid_arguments() -> None:
+    # A new job's valid arguments are the fuzz's starting point: without them, it is never sent.
+    assert set(VALID_ARGUMENTS) == set(JOBS), "add the job to VALID_ARGUMENTS"
 
 
 @settings(max_examples=300, deadline=None, database=None)
