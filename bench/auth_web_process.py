@@ -4,15 +4,13 @@
     async with AuthWebProcess(env.settings_json) as auth_web:
         webhook = f"{auth_web.url}/webhooks/google/calendar"
 
-It is pinned to the emulator's CPU (``bench.cores``) where ``taskset`` exists, leaving the
+It is pinned to the emulator's CPU (``bench.children``) where ``taskset`` exists, leaving the
 worker's core to the worker; its exit code lands in ``returncode`` (0: a clean SIGTERM).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -20,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.cores import EMULATOR_CPU
+from bench.children import EMULATOR_CPU, own_env, pinned, stop
 from bench.worker_child import ROOT
 from devstack.redis_server import free_port
 from gcal.envfile import env_name, process_value
@@ -61,15 +59,10 @@ class AuthWebProcess:
         return f"http://127.0.0.1:{self.port}"
 
     async def __aenter__(self) -> AuthWebProcess:
-        argv = [sys.executable, "-m", "auth_web"]
-        if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-            argv = ["taskset", "-c", str(EMULATOR_CPU), *argv]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GCAL_")}
-        env.update(settings_env(self.settings))
         self.proc = await asyncio.create_subprocess_exec(
-            *argv,
+            *pinned([sys.executable, "-m", "auth_web"], EMULATOR_CPU),
             cwd=ROOT,
-            env=env,
+            env={**own_env(), **settings_env(self.settings)},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,  # its one "Running on" line
         )
@@ -94,11 +87,4 @@ class AuthWebProcess:
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.proc is not None
-        if self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), timeout=10)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-        self.returncode = self.proc.returncode
+        self.returncode = await stop(self.proc)

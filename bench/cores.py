@@ -6,7 +6,7 @@
         peak_rss_mib(worker_pid)
 
 The worker is pinned to :data:`WORKER_CPU` and the emulator to :data:`EMULATOR_CPU` (by
-``taskset``, in ``bench.worker_child`` and ``bench.emulator_rate``). Redis and whatever else
+``taskset``: ``bench.children.pinned``). Redis and whatever else
 the machine runs are not pinned; :class:`CoreShare` says how much of the worker's core they
 took, from ``/proc/stat``.
 """
@@ -19,10 +19,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from bench.children import EMULATOR_CPU, WORKER_CPU
 from bench.emulator_rate import cpu_seconds
-
-WORKER_CPU = 1
-EMULATOR_CPU = 0  # where bench.emulator_rate.EmulatorProcess pins the emulator
 
 
 def core_busy_seconds(core: int) -> float:

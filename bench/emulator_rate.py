@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
-import shutil
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -23,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from bench.children import EMULATOR_CPU, pinned, stop
 
 EVENTS_SCOPE = "https://www.googleapis.com/auth/calendar.events"
 CONCURRENCY = 16
@@ -59,9 +59,9 @@ class EmulatorProcess:
 
     async def __aenter__(self) -> EmulatorProcess:
         argv = [sys.executable, "-m", "emulator", "--port", "0", "--log-level", "WARNING"]
-        if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-            argv = ["taskset", "-c", "0", *argv]
-        self.proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE)
+        self.proc = await asyncio.create_subprocess_exec(
+            *pinned(argv, EMULATOR_CPU), stdout=asyncio.subprocess.PIPE
+        )
         assert self.proc.stdout is not None
         line = await asyncio.wait_for(self.proc.stdout.readline(), timeout=30)
         self.url = line.decode().strip().rsplit(" ", 1)[-1]
@@ -70,8 +70,7 @@ class EmulatorProcess:
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.proc is not None
-        self.proc.terminate()
-        await asyncio.wait_for(self.proc.wait(), timeout=10)
+        await stop(self.proc)
 
     @property
     def pid(self) -> int:

@@ -189,10 +189,20 @@ class Bench:
     redis_server: RedisServer
 
 
+@dataclasses.dataclass(frozen=True)
+class Backends:
+    """What every benchmark talks to: its own Redis server and the emulator's process."""
+
+    redis_server: RedisServer
+    redis: Redis
+    emulator: EmulatorProcess
+    http: aiohttp.ClientSession  # raises for an HTTP error status
+
+
 @contextlib.asynccontextmanager
-async def bench_env(accounts: int) -> AsyncIterator[Bench]:
-    """A private Redis (never another process's), the emulator in its own process, and
-    ``accounts`` linked users; everything removed and stopped on exit."""
+async def backends() -> AsyncIterator[Backends]:
+    """A private Redis (never another process's), the emulator in its own process, and an
+    HTTP session; all stopped on exit."""
     server = await asyncio.to_thread(RedisServer.start)
     redis = Redis.from_url(server.url)
     try:
@@ -200,12 +210,20 @@ async def bench_env(accounts: int) -> AsyncIterator[Bench]:
             EmulatorProcess() as emu,
             aiohttp.ClientSession(raise_for_status=True) as http,
         ):
-            env = JobsEnv(emu.url, redis, server.url, accounts=accounts)
-            try:
-                await env.link_users(http)
-                yield Bench(env, http, emu, server)
-            finally:
-                await env.cleanup()
+            yield Backends(server, redis, emu, http)
     finally:
         await redis.aclose()
         await asyncio.to_thread(server.stop)
+
+
+@contextlib.asynccontextmanager
+async def bench_env(accounts: int) -> AsyncIterator[Bench]:
+    """:func:`backends` with ``accounts`` linked users; everything removed and stopped on
+    exit."""
+    async with backends() as b:
+        env = JobsEnv(b.emulator.url, b.redis, b.redis_server.url, accounts=accounts)
+        try:
+            await env.link_users(b.http)
+            yield Bench(env, b.http, b.emulator, b.redis_server)
+        finally:
+            await env.cleanup()

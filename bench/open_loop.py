@@ -18,7 +18,6 @@ schedule, ``max_lag_ms`` says by how much.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import math
 import random
@@ -31,6 +30,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from bench.emulator_rate import cpu_seconds
+from gcal.tasks import cancel
 
 Submit = Callable[[int], Awaitable["asyncio.Future[float]"]]
 
@@ -62,10 +62,7 @@ class Notifications:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        await cancel(self._listener)
         if self._pubsub is not None:
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         for waiter in self._pending.values():

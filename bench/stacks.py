@@ -33,11 +33,12 @@ from arq.connections import ArqRedis
 
 from bench import celery_baseline
 from bench.celery_baseline import BaselineConfig
-from bench.cores import WORKER_CPU
+from bench.children import WORKER_CPU
 from bench.jobs_env import JOB_TIMEOUT, JobsEnv
 from bench.load import ArqCompletions
 from bench.open_loop import Notifications
 from bench.worker_child import NOOP_JOB, WorkerProcess
+from gcal.tasks import cancel
 from jobs import wire
 from jobs.client import JobClient
 
@@ -195,13 +196,7 @@ class Ceiling(Stack):
 
     async def __aenter__(self) -> Ceiling:
         poller = asyncio.create_task(self._completions.poll())
-
-        async def stop() -> None:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
-
-        self._exit.push_async_callback(stop)
+        self._exit.push_async_callback(cancel, poller)
         return self
 
     def _process(self) -> WorkerProcess:

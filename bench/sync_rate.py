@@ -62,11 +62,10 @@ from bench import sync_report
 from bench.auth_web_process import AuthWebProcess
 from bench.auth_web_process import wait_for as wait_within
 from bench.cores import CoreShare, driver_off_the_worker_core
-from bench.emulator_rate import EmulatorProcess, cpu_seconds
-from bench.jobs_env import JobsEnv
+from bench.emulator_rate import cpu_seconds
+from bench.jobs_env import JobsEnv, backends
 from bench.sync_report import Ceiling, Latency, Memory, Round, SyncReport
 from bench.worker_child import NOOP_JOB
-from devstack.redis_server import RedisServer
 from gcal.notifications import EventUpdated, parse_notification
 from gcal.sync_schedule import SyncSchedule, parse_member
 from jobs import wire
@@ -386,24 +385,15 @@ async def redis_facts(redis: Redis) -> dict[str, str]:
 
 
 async def run(plan: Plan, report: SyncReport) -> None:
-    server = await asyncio.to_thread(RedisServer.start)
-    redis = Redis.from_url(server.url)
-    try:
-        async with (
-            EmulatorProcess() as emu,
-            aiohttp.ClientSession(raise_for_status=True) as http,
-        ):
-            report.redis = await redis_facts(redis)
-            bench = Run(plan, report, redis, server.url, emu.url, http)
-            try:
-                await bench.rounds()
-                await bench.push()
-                await bench.polling()
-            finally:
-                await bench.cleanup()
-    finally:
-        await redis.aclose()
-        await asyncio.to_thread(server.stop)
+    async with backends() as b:
+        report.redis = await redis_facts(b.redis)
+        bench = Run(plan, report, b.redis, b.redis_server.url, b.emulator.url, b.http)
+        try:
+            await bench.rounds()
+            await bench.push()
+            await bench.polling()
+        finally:
+            await bench.cleanup()
 
 
 async def main(*, quick: bool = False, smoke: bool = False, output: Path | None = None) -> Path:

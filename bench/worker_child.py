@@ -19,8 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import shutil
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 
 from arq.worker import Worker, func
 
+from bench.children import own_env, pinned, stop
 from gcal.settings import Settings
 from worker.factory import create_worker, worker_options
 
@@ -97,17 +96,12 @@ class WorkerProcess:
         self.returncode: int | None = None
 
     async def __aenter__(self) -> WorkerProcess:
-        argv = [sys.executable, "-m", self.module]
-        if shutil.which("taskset") and (os.cpu_count() or 1) > self.cpu:
-            argv = ["taskset", "-c", str(self.cpu), *argv]
-        # Only the configuration we pass decides the settings, not the caller's GCAL_*.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GCAL_")}
         self.proc = await asyncio.create_subprocess_exec(
-            *argv,
+            *pinned([sys.executable, "-m", self.module], self.cpu),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=ROOT,
-            env=env,
+            env=own_env(),
         )
         assert self.proc.stdin is not None
         assert self.proc.stdout is not None
@@ -133,14 +127,7 @@ class WorkerProcess:
     async def stop(self) -> None:
         """SIGTERM, then wait (SIGKILL after 10 s); the exit code lands in ``returncode``."""
         assert self.proc is not None
-        if self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), timeout=10)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-        self.returncode = self.proc.returncode
+        self.returncode = await stop(self.proc)
 
     @property
     def pid(self) -> int:

@@ -13,7 +13,6 @@ result key, so a result that lands in between is never missed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import uuid
@@ -28,6 +27,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from gcal.keys import JOB_ID_RE, JOB_ID_RULE, RedisKeys
+from gcal.tasks import cancel
 from jobs import wire
 from jobs.registry import JOBS
 from jobs.results import JobResult
@@ -63,11 +63,8 @@ class JobClient:
         await self.close()
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        await cancel(self._listener)
+        self._listener = None
         if self._pubsub is not None:
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
             self._pubsub = None

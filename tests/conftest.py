@@ -4,6 +4,7 @@ factories."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
@@ -51,6 +52,16 @@ def redis_server() -> Iterator[RedisServer]:
 def redis_url(redis_server: RedisServer) -> str:
     """Where this session's Redis server answers."""
     return redis_server.url
+
+
+@pytest.fixture
+def redis_cli() -> str:
+    """The path of ``redis-cli``, which the shell examples speak Redis with; without it the
+    test fails (``.ci/run`` installs Debian's redis-tools), never skips."""
+    path = shutil.which("redis-cli")
+    if path is None:
+        pytest.fail("this test needs redis-cli (apt-get install redis-tools)")
+    return path
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import shutil
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -43,10 +42,7 @@ def body(summary: str) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(autouse=True)
-def _redis_cli() -> None:
-    if shutil.which("redis-cli") is None:
-        pytest.fail("these tests need redis-cli (apt-get install redis-tools)")
+pytestmark = pytest.mark.usefixtures("redis_cli")
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -41,10 +40,7 @@ class Run:
         return JobResult.model_validate_json(self.stdout)
 
 
-@pytest.fixture(autouse=True)
-def _redis_cli() -> None:
-    if shutil.which("redis-cli") is None:
-        pytest.fail("these tests need redis-cli (apt-get install redis-tools)")
+pytestmark = pytest.mark.usefixtures("redis_cli")
 
 
 @pytest.fixture

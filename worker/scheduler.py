@@ -16,7 +16,6 @@ We do not rely on arq's cron (``unique`` is known to run a job twice across work
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 
@@ -27,6 +26,7 @@ from redis.exceptions import RedisError
 from gcal.keys import RedisKeys
 from gcal.settings import Settings
 from gcal.sync_schedule import LEASE_SECONDS
+from gcal.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +95,8 @@ class Scheduler:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="sync-scheduler")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def tick(self) -> int:
         """Claim and enqueue what is due now; how many syncs were started."""

@@ -22,6 +22,8 @@ import logging
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from gcal.tasks import cancel
+
 log = logging.getLogger(__name__)
 
 COALESCE_SECONDS = 0.001
@@ -43,11 +45,8 @@ class Waker:
             self._task = asyncio.get_running_loop().create_task(self._listen(), name="wake")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     def set(self) -> None:
         """Wake the poll loop (a slot was freed, work is waiting)."""
