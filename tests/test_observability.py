@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import socket
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -45,6 +46,8 @@ EVENT = {
     "end": {"dateTime": "2026-12-01T11:00:00Z"},
 }
 ARGUMENT_SECRET = "Hieroglyph-4471-argument"
+# A job name a producer made up, with a line of its own for the log: never written as it is.
+FORGED_NAME = "drop_tables\nINFO worker.reports job 1 Forged-5318-line finished: ok"
 
 
 def free_port() -> int:
@@ -133,6 +136,7 @@ async def test_a_full_run_is_logged_and_counted_without_secrets(
         "Room Ultramarine 7",
         "cassandra.witness@example.org",
         ARGUMENT_SECRET,
+        "Forged-5318-line",
     }
 
     jobs: dict[str, str] = {}  # job id -> the result code it must end with
@@ -156,6 +160,13 @@ async def test_a_full_run_is_logged_and_counted_without_secrets(
     invalid = await pipe.run("create_event", {"user_id": "u1", "event": ARGUMENT_SECRET})
     assert invalid.error is not None
     jobs[invalid.job_id] = "invalid_request"
+
+    forged_id = uuid.uuid4().hex  # the client refuses the name; arq's own enqueue does not
+    await pipe.client._arq.enqueue_job(FORGED_NAME, _job_id=forged_id, user_id="u1")
+    forged = await pipe.client.result(forged_id, timeout=10)
+    assert forged.error is not None
+    assert forged.error.code == "invalid_request"
+    jobs[forged_id] = "invalid_request"
 
     # A misconfiguration: Google no longer accepts this service's client secret (rotated in
     # the console, not here), met on the refresh after an access token expired: internal.
@@ -183,6 +194,12 @@ async def test_a_full_run_is_logged_and_counted_without_secrets(
     ends = {line["job_id"]: line for line in finished if line.get("result") != "deferred"}
     assert {job_id: line["result"] for job_id, line in ends.items()} == jobs
     assert len([line for line in finished if line.get("result") != "deferred"]) == len(jobs)
+    forged_line = ends.pop(forged_id)  # refused before any try: no duration, no try
+    assert (forged_line["job"], forged_line["duration_s"], forged_line["try"]) == (
+        "<unknown>",  # the payload's name was refused, not written
+        None,
+        None,
+    )
     for line in ends.values():
         assert isinstance(line["duration_s"], float)
         assert line["try"] >= 1
@@ -214,6 +231,9 @@ async def test_a_full_run_is_logged_and_counted_without_secrets(
     assert value(worker_page, "gcal_worker_jobs_total", job="get_events", result="ok") == 1
     assert value(worker_page, "gcal_worker_jobs_total", job="get_events", result="not_found") == 1
     assert value(worker_page, "gcal_worker_jobs_total", job="list_calendars", result="internal")
+    assert (
+        value(worker_page, "gcal_worker_jobs_total", job="unknown", result="invalid_request") == 1
+    )
     assert (
         value(
             worker_page,
