@@ -5,7 +5,7 @@ or, with ``sync``, the calendar sync benchmark alone (``bench.sync_rate``).
     python -m bench [--quick]                          # emulator_rate, jobs_rate, sync_rate
     python -m bench compare [--quick | --smoke] [--repeats N] [--output PATH]
     python -m bench sync [--quick] [--output PATH]
-    python -m bench profile [--page N] [--seconds S] [--label NAME]   # a py-spy profile
+    python -m bench profile [--page N] [--latency-ms MS] [--seconds S] [--label NAME]  # py-spy
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, help="compare: repeats (default 3, quick 1)")
     parser.add_argument("--output", type=Path, help="compare, sync: the JSON result file")
     parser.add_argument("--page", type=int, default=250, help="profile: events per page")
+    parser.add_argument(
+        "--latency-ms", type=int, default=0, help="profile: latency the emulator adds"
+    )
     parser.add_argument("--seconds", type=float, default=10, help="profile: how long")
     parser.add_argument("--label", default="now", help="profile: names the output file")
     args = parser.parse_args()
@@ -41,6 +44,7 @@ def main() -> None:
         profile.run(
             job="get_events",
             page=args.page,
+            latency_ms=args.latency_ms,
             seconds=args.seconds,
             label=args.label,
             out=profile.PROFILES,

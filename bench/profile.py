@@ -1,8 +1,7 @@
 """Where a worker spends its CPU on one job kind: a py-spy profile of the worker process under
 load, summarised as text (issue 11: profiles kept next to the numbers they explain).
 
-    python -m bench profile [--page 250] [--job get_events|create_event] [--seconds 10]
-        [--label before] [--out bench/profiles]
+    python -m bench profile [--page 250] [--latency-ms 0] [--seconds 10] [--label before]
 
 The worker (``python -m bench.worker_child``, the product's worker, pinned to CPU 1) runs a
 closed-loop load like ``bench.jobs_rate``'s while ``py-spy record`` samples it; the summary
@@ -79,13 +78,15 @@ def py_spy() -> str:
     return found
 
 
-def run(*, job: str, page: int, seconds: float, label: str, out: Path) -> Path:
+def run(*, job: str, page: int, latency_ms: int, seconds: float, label: str, out: Path) -> Path:
     """Profile, write the summary to ``out``, print it; returns the file."""
-    raw, done, cpu, wall = asyncio.run(_record(py_spy(), job=job, page=page, seconds=seconds))
+    raw, done, cpu, wall = asyncio.run(
+        _record(py_spy(), job=job, page=page, latency_ms=latency_ms, seconds=seconds)
+    )
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{job}-{page}-{label}.txt"
     header = (
-        f"{job}, {page}-event page, +0 ms, one worker on CPU 1 ({label})\n"
+        f"{job}, {page}-event page, +{latency_ms} ms, one worker on CPU 1 ({label})\n"
         f"{done} jobs in {wall:.1f} s: {done / wall:.0f} jobs/s, "
         f"worker CPU {1000 * cpu / max(done, 1):.2f} ms/job\n\n"
     )
@@ -95,10 +96,15 @@ def run(*, job: str, page: int, seconds: float, label: str, out: Path) -> Path:
 
 
 async def _record(
-    spy: str, *, job: str, page: int, seconds: float
+    spy: str, *, job: str, page: int, latency_ms: int, seconds: float
 ) -> tuple[str, int, float, float]:
     async with bench_env(20) as bench:
         env = bench.env
+        if latency_ms:
+            rule = {"endpoint": "*", "latency_ms": latency_ms}
+            await (
+                await bench.http.post(f"{env.emulator_url}/_emulator/faults", json=rule)
+            ).release()
         # Redis beside the emulator, off the worker's core: py-spy samples wall time, and
         # Redis woken on the worker's core would show as time in the worker's socket writes.
         os.sched_setaffinity(bench.redis_server.proc.pid, {0})
