@@ -94,6 +94,19 @@ class EventsPage:
         )
 
 
+# One simdjson parser for the process: it allocates its buffers once, not per page (half the
+# parse of a 250-event page). Its documents are views into those buffers, so simdjson refuses
+# to reuse it while one is still referenced; should that happen, the page gets its own parser.
+_PARSER = simdjson.Parser()
+
+
+def _parse_json(body: bytes) -> object:
+    try:
+        return _PARSER.parse(body)
+    except RuntimeError:  # an earlier document is still alive (simdjson's reuse check)
+        return simdjson.Parser().parse(body)
+
+
 @dataclass(frozen=True)
 class RawEventsPage:
     """One page of events.list with its events left as Google's JSON: ``items_json`` is the
@@ -111,9 +124,9 @@ class RawEventsPage:
         """An events.list answer; :class:`UpstreamUnavailable` if it is not one. The items
         are checked to be an array of objects by its first element only (the rest pass
         through as Google sent them)."""
+        doc = items = None
         try:
-            # A parser per page: its documents are views into its buffer (simdjson).
-            doc = simdjson.Parser().parse(body)
+            doc = _parse_json(body)
             if not isinstance(doc, simdjson.Object):
                 raise UpstreamUnavailable("Google Calendar sent a response that is not an object")
             items = doc.get("items")
@@ -130,6 +143,8 @@ class RawEventsPage:
             tokens = [doc.get(name) for name in ("nextPageToken", "nextSyncToken", "timeZone")]
         except ValueError as err:  # simdjson: not JSON (truncated, an HTML error page...)
             raise UpstreamUnavailable("Google Calendar sent a malformed response body") from err
+        finally:
+            doc = items = None  # views into the shared parser: none may outlive the parse
         page_token, sync_token, time_zone = (_text(token) for token in tokens)
         return cls(items_json, count, page_token, sync_token, time_zone)
 

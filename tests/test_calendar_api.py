@@ -17,9 +17,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+import simdjson
 
 from emulator.faults import FaultRule
 from emulator.state import Calendar
+from gcal import calendar_api
 from gcal.calendar_api import CalendarClient, EventsPage, RawEventsPage, retry_after_seconds
 from gcal.errors import (
     AuthRequired,
@@ -509,6 +511,21 @@ def test_a_raw_page_keeps_googles_items_as_json() -> None:
     assert (page.count, page.time_zone, page.next_page_token) == (2, "UTC", None)
     assert json.loads(page.items_json) == json.loads(body)["items"]
     assert RawEventsPage.parse(b'{"nextSyncToken": "s1"}').items_json == b"[]"
+
+
+def test_a_raw_page_parses_while_an_earlier_document_is_still_referenced() -> None:
+    """Pages share one simdjson parser; a document kept alive elsewhere must not break the
+    next page (simdjson refuses to reuse a parser whose document is still referenced)."""
+    held = calendar_api._PARSER.parse(b'{"items": [{"id": "old"}]}')
+    page = RawEventsPage.parse(b'{"items": [{"id": "new"}]}')
+    assert json.loads(page.items_json) == [{"id": "new"}]
+    assert isinstance(held, simdjson.Object)
+    assert held.as_dict() == {"items": [{"id": "old"}]}  # the earlier document is untouched
+    del held
+    with pytest.raises(UpstreamUnavailable) as failure:
+        RawEventsPage.parse(b'{"items": ["x"]}')
+    assert failure.traceback  # kept, with the failed parse's frame
+    assert RawEventsPage.parse(b'{"items": [{"id": "next"}]}').count == 1
 
 
 def test_listing_without_items_is_empty() -> None:
