@@ -21,6 +21,8 @@ import logging
 import sys
 from typing import Any, TextIO
 
+import orjson
+
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 # Loggers of libraries whose INFO lines repeat what ours say (quieted unless level is DEBUG).
@@ -31,6 +33,10 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", logging.INFO, "", 0, "
     "asctime",
     "taskName",
 }
+
+
+# Values json.dumps(default=str) would write as str(value): orjson's own forms differ.
+_AS_STR = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 class JsonFormatter(logging.Formatter):
@@ -52,7 +58,10 @@ class JsonFormatter(logging.Formatter):
             line["exc"] = self.formatException(record.exc_info)
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        try:
+            return orjson.dumps(line, default=str, option=_AS_STR).decode()
+        except orjson.JSONEncodeError:  # what orjson refuses (a lone surrogate, a huge int)
+            return json.dumps(line, default=str, ensure_ascii=False)
 
 
 def configure(log_format: str, level: str, *, stream: TextIO | None = None) -> logging.Handler:

@@ -30,6 +30,7 @@ queue; an aggregate takes ``max``, not ``sum``.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 
@@ -127,11 +128,19 @@ class WorkerMetrics:
         self.queue = QueueCollector()
         r.register(self.queue)
 
+        # Each job looks children up four times; prometheus_client's ``labels`` checks its
+        # arguments and takes a lock on every call. The label values are bounded (methods,
+        # statuses, registered job names, results), so the children are looked up once.
+        self._requests_by = functools.cache(self.google_requests.labels)
+        self._latency_by = functools.cache(self.google_latency.labels)
+        self._jobs_by = functools.cache(self.jobs.labels)
+        self._duration_by = functools.cache(self.job_duration.labels)
+
     # The core's observer (gcal.observer) --------------------------------------------------------
 
     def request(self, method: str, status: str, seconds: float) -> None:
-        self.google_requests.labels(method, status).inc()
-        self.google_latency.labels(method).observe(seconds)
+        self._requests_by(method, status).inc()
+        self._latency_by(method).observe(seconds)
 
     def refresh(self, result: RefreshResult) -> None:
         self.refreshes.labels(result).inc()
@@ -143,9 +152,9 @@ class WorkerMetrics:
 
     def job_finished(self, job: str, result: str, seconds: float | None) -> None:
         """A job ended with ``result``; ``seconds`` is its last try's, if one ran."""
-        self.jobs.labels(job, result).inc()
+        self._jobs_by(job, result).inc()
         if seconds is not None:
-            self.job_duration.labels(job).observe(seconds)
+            self._duration_by(job).observe(seconds)
 
     def job_deferred(self, job: str, reason: str) -> None:
         self.deferrals.labels(job, reason).inc()
