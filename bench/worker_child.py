@@ -28,7 +28,7 @@ from arq.worker import Worker, func
 
 from bench.children import own_env, pinned, stop
 from gcal.settings import Settings
-from worker.factory import create_worker, worker_options
+from worker.factory import create_worker, new_event_loop, worker_options
 
 # The no-op worker's one function; the parent enqueues it by this name.
 NOOP_JOB = "bench_noop"
@@ -74,6 +74,7 @@ def main() -> int:
     )
     config = json.loads(sys.stdin.read())
     settings = Settings(**config["settings"])
+    asyncio.set_event_loop(new_event_loop(settings))  # as python -m worker does
     worker = noop_worker(settings) if config["worker"] == "noop" else create_worker(settings)
     announce_ready(worker)
     worker.run()  # returns after SIGTERM (arq's handler), having closed its connections

@@ -85,3 +85,17 @@ async def test_health_probe_follows_a_live_worker(pipe: Pipeline) -> None:
         worker.signal(signal.SIGTERM)
         await worker.wait()
     assert code == 0, log
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+async def test_the_worker_runs_on_the_configured_event_loop(pipe: Pipeline, loop: str) -> None:
+    settings = pipe.settings.model_copy(update={"worker_event_loop": loop})
+    worker = await WorkerProcess(settings).start()
+    try:
+        result = await pipe.client.run("list_calendars", {"user_id": "u1"}, timeout=20)
+    finally:
+        worker.signal(signal.SIGTERM)
+        code, log = await worker.wait()
+    assert result.ok, result
+    assert code == 0, log
+    assert f"loop={loop}" in log, log

@@ -17,7 +17,7 @@ from gcal import logs
 from gcal.environment import REDIS, settings_or_exit
 from gcal.keys import RedisKeys
 from worker import health
-from worker.factory import create_worker
+from worker.factory import create_worker, new_event_loop
 from worker.metrics_server import MetricsPortError
 
 PROG = "python -m worker"
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(settings.log_format, settings.log_level)
     if args.check:
         return asyncio.run(health.check(str(settings.redis_url), RedisKeys(settings.redis_prefix)))
+    asyncio.set_event_loop(new_event_loop(settings))
     try:
         create_worker(settings, burst=args.burst).run()
     except MetricsPortError as err:

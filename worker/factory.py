@@ -11,6 +11,7 @@ HTTP session to Google, the accounts, the rate limiter...) on arq's Redis connec
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import gc
@@ -19,6 +20,7 @@ import os
 import socket
 from typing import Any
 
+import uvloop
 from arq.connections import RedisSettings
 from arq.worker import Function, func
 
@@ -50,6 +52,14 @@ def _entry(spec: JobSpec[Any, Any], reports: JobReports) -> Function:
 
     run.__qualname__ = run.__name__ = spec.name
     return func(run, name=spec.name)
+
+
+def new_event_loop(settings: Settings) -> asyncio.AbstractEventLoop:
+    """The loop a worker process runs on (``GCAL_WORKER_EVENT_LOOP``); set it as the current
+    loop before :func:`create_worker`, which arq binds to the current loop."""
+    if settings.worker_event_loop == "uvloop":
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 def create_worker(
@@ -88,7 +98,12 @@ def create_worker(
         # scans (each collection of the young generation walks only what jobs allocate).
         gc.collect()
         gc.freeze()
-        log.info("worker ready: queue=%s jobs=%s", opened.keys.queue, ",".join(JOBS))
+        log.info(
+            "worker ready: queue=%s jobs=%s loop=%s",
+            opened.keys.queue,
+            ",".join(JOBS),
+            type(asyncio.get_running_loop()).__module__.partition(".")[0],  # uvloop, asyncio
+        )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         stack = ctx.pop(_EXIT_STACK, None)
