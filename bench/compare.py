@@ -159,11 +159,7 @@ class Comparison:
         return get_events if scenario.job == "get_events" else create_event
 
     async def set_latency(self, latency_ms: int) -> None:
-        faults = f"{self.env.emulator_url}/_emulator/faults"
-        await (await self.http.delete(faults)).release()
-        if latency_ms:
-            rule = {"endpoint": "*", "latency_ms": latency_ms}
-            await (await self.http.post(faults, json=rule)).release()
+        await self.env.set_latency(self.http, latency_ms)
 
     async def repeat(self, repeat: int) -> None:
         rates: dict[tuple[str, int], float] = {}

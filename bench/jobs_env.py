@@ -150,6 +150,17 @@ class JobsEnv:
             users.append(user_id)
         return users
 
+    async def set_latency(
+        self, http: aiohttp.ClientSession, latency_ms: int, *, endpoint: str = "*"
+    ) -> None:
+        """From now on the emulator answers ``endpoint`` (``*``: every Calendar endpoint)
+        ``latency_ms`` late; 0 leaves no fault (earlier fault rules are cleared either way)."""
+        faults = f"{self.emulator_url}/_emulator/faults"
+        await (await http.delete(faults)).release()
+        if latency_ms:
+            rule = {"endpoint": endpoint, "latency_ms": latency_ms}
+            await (await http.post(faults, json=rule)).release()
+
     async def forget_jobs(self) -> None:
         """Delete the results (ours, the Celery baseline's) and arq's keys of the jobs made so
         far. Called between measurements: a full comparison makes some 10^5 jobs whose results

@@ -202,32 +202,25 @@ class Run:
             poller.cancel()
 
     async def get_events(self) -> list[Rate]:
-        faults = f"{self.env.emulator_url}/_emulator/faults"
         results: list[Rate] = []
         async with self.env.worker("gcal") as worker:
             # One job per user first: materializes the seeded events, warms every user's path.
             warm = get_events_job(self.env, self.client, SEEDED_EVENTS)
             await lanes(len(self.env.users), 60, self.width, warm)
             for latency in LATENCIES_MS:
-                await (await self.http.delete(faults)).release()
-                if latency:
-                    rule = {"endpoint": "events.list", "latency_ms": latency}
-                    await (await self.http.post(faults, json=rule)).release()
+                await self.env.set_latency(self.http, latency, endpoint="events.list")
                 for page in PAGE_SIZES:
                     name = f"get_events, {page}-event page, +{latency} ms"
                     one = get_events_job(self.env, self.client, page)
                     results.append(await self.measure(name, one, worker.pid, self.plan))
-            await (await self.http.delete(faults)).release()
+            await self.env.set_latency(self.http, 0)
         return results
 
     async def scaling(self) -> Scaling:
         """One worker process (CPU 1), then two (CPU 1, and CPU 0 beside the emulator: the
         machine has two cores), on 10-event get_events at +50 ms, each with ``2 x max_jobs``
         jobs in flight per worker."""
-        faults = f"{self.env.emulator_url}/_emulator/faults"
-        rule = {"endpoint": "events.list", "latency_ms": 50}
-        await (await self.http.delete(faults)).release()
-        await (await self.http.post(faults, json=rule)).release()
+        await self.env.set_latency(self.http, 50, endpoint="events.list")
         one = get_events_job(self.env, self.client, PAGE_SIZES[0])
         try:
             async with self.env.worker("gcal"):
@@ -239,7 +232,7 @@ class Run:
                 jobs, wall = await lanes(self.plan.jobs, self.plan.seconds, 2 * self.width, one)
                 together = jobs / wall
         finally:
-            await (await self.http.delete(faults)).release()
+            await self.env.set_latency(self.http, 0)
         return Scaling(alone, together)
 
     async def poll_delays(self) -> list[PollDelay]:

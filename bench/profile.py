@@ -100,11 +100,7 @@ async def _record(
 ) -> tuple[str, int, float, float]:
     async with bench_env(20) as bench:
         env = bench.env
-        if latency_ms:
-            rule = {"endpoint": "*", "latency_ms": latency_ms}
-            await (
-                await bench.http.post(f"{env.emulator_url}/_emulator/faults", json=rule)
-            ).release()
+        await env.set_latency(bench.http, latency_ms)
         # Redis beside the emulator, off the worker's core: py-spy samples wall time, and
         # Redis woken on the worker's core would show as time in the worker's socket writes.
         os.sched_setaffinity(bench.redis_server.proc.pid, {0})

@@ -124,7 +124,6 @@ class RawEventsPage:
         """An events.list answer; :class:`UpstreamUnavailable` if it is not one. The items
         are checked to be an array of objects by its first element only (the rest pass
         through as Google sent them)."""
-        doc = items = None
         try:
             doc = _parse_json(body)
             if not isinstance(doc, simdjson.Object):
