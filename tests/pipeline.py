@@ -100,6 +100,7 @@ class Pipeline:
         for worker, task in self.workers:
             worker.burst = True
             worker.max_burst_jobs = 0
+            worker.wake()
             await asyncio.wait_for(task, 30)
             await worker.close()
         self.workers.clear()

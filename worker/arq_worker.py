@@ -58,30 +58,34 @@ log = logging.getLogger(__name__)
 
 UNKNOWN_JOB = "<unknown>"
 
-# arq's start_jobs checks for each job, as one script for a batch. KEYS: the queue.
-# ARGV: arq's in-progress key prefix, now (ms), in-progress timeout (ms), how many to claim,
-# then the job ids. Returns [job id, score, ...] of those claimed: not running elsewhere, still
-# queued, due; each gets its in-progress mark, as arq's own claim sets it.
+# arq's read of the queue and its start_jobs checks, as one script. KEYS: the queue. ARGV:
+# arq's in-progress key prefix, now (ms), in-progress timeout (ms), how many to claim, how many
+# due ids to look at (arq's queue_read_limit). Among the due ids, in score order, it claims
+# those no worker is running (no in-progress mark), setting the mark as arq's own claim does.
+# Returns {waiting, {job id, score, ...}}: waiting is 1 when an unclaimed id is left for lack of
+# room. The ids are returned as found, not validated: the caller answers the ones it refuses.
+# Running jobs stay in the queue until they end, so most of a busy queue's head is skipped
+# here, in Redis, rather than sent to the worker to be checked one by one.
 _CLAIM = """
-local taken = {}
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'WITHSCORES', 'LIMIT', 0,
+                       ARGV[5])
 local room = tonumber(ARGV[4])
-for i = 5, #ARGV do
-    if room <= 0 then
-        break
-    end
-    local id = ARGV[i]
-    local mark = ARGV[1] .. id
+local taken = {}
+local waiting = 0
+for i = 1, #due, 2 do
+    local mark = ARGV[1] .. due[i]
     if redis.call('EXISTS', mark) == 0 then
-        local score = redis.call('ZSCORE', KEYS[1], id)
-        if score and tonumber(score) <= tonumber(ARGV[2]) then
-            redis.call('SET', mark, '1', 'PX', ARGV[3])
-            taken[#taken + 1] = id
-            taken[#taken + 1] = score
-            room = room - 1
+        if room <= 0 then
+            waiting = 1
+            break
         end
+        redis.call('SET', mark, '1', 'PX', ARGV[3])
+        taken[#taken + 1] = due[i]
+        taken[#taken + 1] = due[i + 1]
+        room = room - 1
     end
 end
-return taken
+return {waiting, taken}
 """
 _SERVICES = "gcal_services"
 _STAGED = "gcal_staged"
@@ -162,19 +166,41 @@ class GcalWorker(Worker):
         self.ctx[_STAGED] = self.staged
 
     async def _poll_iteration(self) -> None:
+        """arq's poll iteration (arq 0.28, pinned), with its read of the queue and start_jobs
+        replaced by one claim script, then a wait for the next wake."""
         if self._waker is None:
             self._waker = Waker(self.pool, self._wake_channel, longest=self._idle_poll)
             self._waker.start()
             self._claim = self.pool.register_script(_CLAIM)
-        await super()._poll_iteration()
+        room = self.max_jobs - self.job_counter
+        if self.burst and self.max_burst_jobs >= 0:
+            burst_jobs_remaining = self.max_burst_jobs - self._jobs_started()
+            if burst_jobs_remaining < 1:
+                return
+            room = min(room, burst_jobs_remaining)
+        if self.allow_pick_jobs and room > 0:
+            await self._claim_due(room)
+        if self.allow_abort_jobs:
+            await self._cancel_aborted_jobs()
+        for job_id, task in list(self.tasks.items()):
+            if task.done():
+                del self.tasks[job_id]
+                task.result()  # as arq: an error in run_job's bookkeeping surfaces here
+        await self.heart_beat()
         await self._waker.wait()
+
+    def wake(self) -> None:
+        """End the current wait for a wake: the loop reads the queue (and checks whether a
+        burst is over) now."""
+        if self._waker is not None:
+            self._waker.set()
 
     def _release_sem_dec_counter_on_complete(self) -> None:
         # arq's done callback of every job task (private in arq 0.28, pinned): a freed slot
         # takes the next waiting job at once rather than at the next poll.
         super()._release_sem_dec_counter_on_complete()
-        if self._backlog and self._waker is not None:
-            self._waker.set()
+        if self._backlog:
+            self.wake()
 
     async def close(self) -> None:
         if self._waker is not None:
@@ -185,43 +211,50 @@ class GcalWorker(Worker):
     def _services(self) -> Services:
         return services(self.ctx)
 
-    async def start_jobs(self, job_ids: list[bytes]) -> None:
-        runnable: list[bytes] = []
-        for raw in job_ids:
-            try:
-                job_id = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                await self._dead_letter(raw, "the job id is not UTF-8")
-                continue
-            if JOB_ID_RE.fullmatch(job_id):
-                runnable.append(raw)
-            else:
-                await self._refuse(raw, job_id, f"a job id must be {JOB_ID_RULE}")
-        free = self.max_jobs - self.job_counter
-        # The rest wait for a freed slot (which then wakes this worker).
-        self._backlog = len(runnable) > free
-        if free <= 0 or not runnable:
-            return
-        # arq claims each job with WATCH, EXISTS, ZSCORE, then MULTI/PSETEX: three round trips
-        # a job. One script claims the batch with the same checks, atomically.
+    async def _claim_due(self, room: int) -> None:
+        """Claim up to ``room`` due jobs and start them. arq claims each job with WATCH,
+        EXISTS, ZSCORE, then MULTI/PSETEX (three round trips a job) after reading
+        ``queue_read_limit`` ids; one script does both, atomically."""
         assert self._claim is not None  # noqa: S101 - registered by the first poll
-        claimed = await self._claim(
+        waiting, claimed = await self._claim(
             keys=[self.queue_name],
             args=[
                 in_progress_key_prefix,
                 timestamp_ms(),
                 int(self.in_progress_timeout_s * 1000),
-                free,
-                *runnable,
+                room,
+                self.queue_read_limit,
             ],
         )
-        for job_id_b, score in zip(claimed[::2], claimed[1::2], strict=True):
+        # The rest wait for a freed slot (which then wakes this worker).
+        self._backlog = bool(waiting)
+        refused = False
+        for raw, score in zip(claimed[::2], claimed[1::2], strict=True):
+            job_id = await self._admit(raw)
+            if job_id is None:
+                refused = True
+                continue
             await self.sem.acquire()
             self.job_counter += 1
-            job_id = job_id_b.decode()
             task = self.loop.create_task(self.run_job(job_id, int(score)))
             task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
             self.tasks[job_id] = task
+        if refused and self._backlog:
+            # Refused ids took room that no job will free: read again at once.
+            self.wake()
+
+    async def _admit(self, raw: bytes) -> str | None:
+        """The job id of a claimed queue member, or None when it was refused (answered, or
+        dead-lettered when no result key can be named for it)."""
+        try:
+            job_id = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            await self._dead_letter(raw, "the job id is not UTF-8")
+            return None
+        if not JOB_ID_RE.fullmatch(job_id):
+            await self._refuse(raw, job_id, f"a job id must be {JOB_ID_RULE}")
+            return None
+        return job_id
 
     async def run_job(self, job_id: str, score: int) -> None:
         try:
