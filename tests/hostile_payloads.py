@@ -25,6 +25,7 @@ class Case:
     payload: bytes | None
     expect: str
     hash_payload: bool = False  # store the payload as a Redis hash (a wrong type for arq)
+    score: float | None = None  # its score in the queue (due now by default)
 
 
 def job(
@@ -153,5 +154,10 @@ def corpus() -> list[Case]:
         # The queue names a job whose payload is missing, or stored as another Redis type.
         Case("no-payload", _id("no-payload"), None, "invalid_request"),
         Case("payload-wrong-type", _id("hash"), job(), "invalid_request", hash_payload=True),
+        # Scores arq turns into an int (its enqueue time in ms): int() of -inf raised in the
+        # poll loop; a fraction, or a time long past, is still a due job.
+        Case("score-minus-inf", _id("score-minus-inf"), job(), "ok", score=float("-inf")),
+        Case("score-fraction", _id("score-fraction"), job(), "ok", score=NOW_MS - 0.5),
+        Case("score-huge-negative", _id("score-negative"), job(), "ok", score=-1e300),
     ]
     return cases

@@ -111,6 +111,15 @@ def stage_finish(ctx: dict[str, Any], job_id: str, writes: Callable[[Pipeline], 
     staged[job_id] = writes
 
 
+def _enqueue_ms(score: bytes) -> int:
+    """arq's enqueue time (ms) of a claimed job: its score in the queue, which a producer may
+    have set to any float (``-inf`` included, which ``int()`` refuses)."""
+    try:
+        return int(float(score))
+    except (ValueError, OverflowError):
+        return timestamp_ms()
+
+
 def _failure_reason(result_data: bytes | None) -> tuple[str, str]:
     """The job name and arq's reason from arq's record of a failed job."""
     name, reason = UNKNOWN_JOB, "the job could not be run"
@@ -236,7 +245,7 @@ class GcalWorker(Worker):
                 continue
             await self.sem.acquire()
             self.job_counter += 1
-            task = self.loop.create_task(self.run_job(job_id, int(score)))
+            task = self.loop.create_task(self.run_job(job_id, _enqueue_ms(score)))
             task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
             self.tasks[job_id] = task
         if refused and self._backlog:
