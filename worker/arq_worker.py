@@ -32,6 +32,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from arq.connections import create_pool
 from arq.constants import (
     abort_jobs_ss,
     in_progress_key_prefix,
@@ -51,6 +52,7 @@ from gcal.services import Services
 from jobs import wire
 from jobs.registry import JOBS
 from jobs.results import JobError, JobResult, record
+from worker.redis_packing import pack_with_hiredis
 from worker.reports import JobReports
 from worker.wake import Waker
 
@@ -173,6 +175,19 @@ class GcalWorker(Worker):
         # transaction for it (run_job stages them; finish_job runs them with arq's own).
         self.staged: dict[str, Callable[[Pipeline], None]] = {}
         self.ctx[_STAGED] = self.staged
+
+    async def main(self) -> None:
+        if self._pool is None:
+            # arq's own pool (as Worker.main makes it), its commands packed by hiredis.
+            self._pool = await create_pool(
+                self.redis_settings,
+                job_deserializer=self.job_deserializer,
+                job_serializer=self.job_serializer,
+                default_queue_name=self.queue_name,
+                expires_extra_ms=self.expires_extra_ms,
+            )
+            await pack_with_hiredis(self._pool)
+        await super().main()
 
     async def _poll_iteration(self) -> None:
         """arq's poll iteration (arq 0.28, pinned), with its read of the queue and start_jobs
