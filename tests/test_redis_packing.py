@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
 from redis.exceptions import DataError
 
+from tests.harness import Emulator
 from tests.pipeline import Pipeline, pipeline
 from worker.redis_packing import PackedConnection, pack_with_hiredis
 
@@ -59,8 +60,8 @@ async def test_a_packed_pool_talks_to_redis(redis_url: str) -> None:
 
 
 @pytest.fixture
-async def pipe(emulator: object, redis: Redis, redis_prefix: str) -> AsyncIterator[Pipeline]:
-    async with pipeline(emulator, redis, redis_prefix) as p:  # type: ignore[arg-type]
+async def pipe(emulator: Emulator, redis: Redis, redis_prefix: str) -> AsyncIterator[Pipeline]:
+    async with pipeline(emulator, redis, redis_prefix) as p:
         await p.link("u1")
         yield p
 
