@@ -9,7 +9,8 @@ picks a free port), and stops cleanly on SIGINT/SIGTERM.
 What survives a full garbage collection (calendars, events: the store) is frozen out of later
 ones (:func:`freeze_survivors`), so the process does not stall every request for a scan of a
 store that grew by a benchmark's hundred thousand created events: Google has no such pauses,
-and a benchmark would charge them to the worker's latency.
+and a benchmark would charge them to the worker's latency. For the same reason it runs on
+uvloop, as the worker does: in a benchmark it shares a core with Redis and the load driver.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import signal
 import sys
 from pathlib import Path
 
+import uvloop
 from aiohttp import web
 
 from emulator.app import create_app
@@ -102,7 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=args.log_level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
     )
-    asyncio.run(serve(build_config(args), args.host, args.port))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve(build_config(args), args.host, args.port))
 
 
 if __name__ == "__main__":
