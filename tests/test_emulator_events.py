@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import AsyncIterator
@@ -656,6 +657,41 @@ async def test_list_items_are_served_from_the_cache_and_refreshed_on_change(
     assert b'"summary": "b"' in stored.json_cache
     page = await api.page()
     assert page["items"][0]["summary"] == "b"
+
+
+async def test_a_repeated_listing_answers_as_the_calendar_is_now(
+    api: Api, emulator: Emulator
+) -> None:
+    """The same query, asked again after each kind of change, sees the change (page bodies
+    are kept between identical queries)."""
+    query = {"timeMin": "2026-03-01T00:00:00Z", "singleEvents": "true", "orderBy": "startTime"}
+    first = await api.insert(timed("2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z", summary="a"))
+    before = await api.page(**query)
+    assert await api.page(**query) == before
+    path = f"/calendars/primary/events/{first['id']}"
+    await api.call("PATCH", path, body={"summary": "b"})
+    assert [e["summary"] for e in (await api.page(**query))["items"]] == ["b"]
+    await api.insert(timed("2026-03-01T09:00:00Z", "2026-03-01T10:00:00Z", summary="c"))
+    assert [e["summary"] for e in (await api.page(**query))["items"]] == ["c", "b"]
+    await api.call("DELETE", path)
+    after_delete = await api.page(**query)
+    assert [e["summary"] for e in after_delete["items"]] == ["c"]
+    calendar = primary(emulator)
+    calendar.expire_sync_tokens()  # no event changes: only the token may tell
+    expired = await api.page(**query)
+    assert expired["nextSyncToken"] != after_delete["nextSyncToken"]
+    calendar.time_zone = "Europe/Berlin"
+    assert (await api.page(**query))["timeZone"] == "Europe/Berlin"
+    daily = {
+        "summary": "r",
+        "start": {"dateTime": "2026-03-03T09:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-03-03T10:00:00", "timeZone": "UTC"},
+        "recurrence": ["RRULE:FREQ=DAILY;COUNT=3"],
+    }
+    await api.insert(daily)
+    assert [e["summary"] for e in (await api.page(**query))["items"]] == ["c", "r", "r", "r"]
+    emulator.store.config = dataclasses.replace(emulator.store.config, recurrence_max_instances=1)
+    assert [e["summary"] for e in (await api.page(**query))["items"]] == ["c", "r"]
 
 
 # recurring events ---------------------------------------------------------------------------
