@@ -489,25 +489,42 @@ class CalendarClient:
     async def _round(
         self, user_id: str, request: _Request, token: str, parse: Callable[[bytes], T]
     ) -> T:
-        """Requests with one token until one succeeds, fails for good, or the attempts end."""
+        """Requests with one token until one succeeds, fails for good, or the attempts end.
+
+        The first request goes out before stamina's retry loop is built (that costs about
+        20 us of CPU, and most calls succeed at once). Should it fail transiently, the failure
+        is replayed as the loop's first attempt, so which failures are retried, the waits, the
+        attempt count and stamina's retry logs are as if the loop had sent it.
+        """
+        # Outside the attempts: a gate refusal is the caller's to handle, never retried here.
+        if self._gate is not None:
+            await self._gate.acquire(user_id)
+        try:
+            return await self._attempt(request, token, parse)
+        except UpstreamUnavailable as failed:
+            first: UpstreamUnavailable | None = failed
         async for attempt in in_call_attempts():
             spend_on_retry(attempt)
-            # Outside the attempt: a gate refusal is the caller's to handle, never retried here.
-            if self._gate is not None:
+            if first is None and self._gate is not None:
                 await self._gate.acquire(user_id)
             with attempt:
-                status, body, retry_after = await self._send(request, token)
-                if 200 <= status < 300:
-                    return parse(body)
-                error = from_google_response(status, body, retry_after=retry_after)
-                if status == 401:
-                    raise _Unauthorized(error)
-                if error.retryable:
-                    log.info(
-                        "calendar %s: Google answered %s (%s)", request.method, status, error.code
-                    )
-                raise error
+                if first is not None:
+                    replayed, first = first, None
+                    raise replayed
+                return await self._attempt(request, token, parse)
         raise AssertionError("unreachable")  # pragma: no cover - retry_context re-raises
+
+    async def _attempt(self, request: _Request, token: str, parse: Callable[[bytes], T]) -> T:
+        """One request: the parsed body, or the error Google's answer means."""
+        status, body, retry_after = await self._send(request, token)
+        if 200 <= status < 300:
+            return parse(body)
+        error = from_google_response(status, body, retry_after=retry_after)
+        if status == 401:
+            raise _Unauthorized(error)
+        if error.retryable:
+            log.info("calendar %s: Google answered %s (%s)", request.method, status, error.code)
+        raise error
 
     async def _send(self, request: _Request, token: str) -> tuple[int, bytes, float | None]:
         """One HTTP exchange: status, body and ``Retry-After`` seconds."""
