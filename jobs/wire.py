@@ -19,6 +19,8 @@ import json
 import re
 from typing import Any
 
+import orjson
+
 # Larger payloads are refused unread (a whole event with 100 attendees is a few KB).
 MAX_PAYLOAD_BYTES = 1_000_000
 JOB_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -60,6 +62,17 @@ def _fallback(value: Any) -> Any:
 
 def dumps(value: Any) -> bytes:
     return json.dumps(value, default=_fallback, separators=(",", ":")).encode()
+
+
+def dumps_record(value: Any) -> bytes:
+    """The worker's arq serializer (arq's own job records, jobs the worker enqueues): the
+    JSON value :func:`dumps` makes (non-ASCII text as UTF-8, not escaped), by orjson (a
+    tenth of the CPU). A value orjson refuses (an integer past 64 bits: a hostile queue
+    score becomes arq's enqueue time) goes through :func:`dumps`."""
+    try:
+        return orjson.dumps(value, default=_fallback)
+    except TypeError:  # orjson.JSONEncodeError is one
+        return dumps(value)
 
 
 def loads(data: bytes | str) -> Any:

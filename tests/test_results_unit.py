@@ -5,9 +5,11 @@ tested end to end against the real Redis in tests/test_jobs.py."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import pickle
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from fakeredis.aioredis import FakeRedis
@@ -147,6 +149,23 @@ def test_a_job_s_arguments_travel_through_arq_as_one_opaque_value() -> None:
     assert arguments.named == {"ctx": 1, "user_id": "secret"}
     assert "secret" not in repr(payload)  # arq logs repr() of the arguments
     assert b"secret" not in wire.dumps({"k": payload["k"]})  # nor kept in arq's result record
+    assert b"secret" not in wire.dumps_record({"k": payload["k"]})
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"t": 1, "f": "get_events", "a": [], "k": {"arguments": wire.Arguments([], {})},
+         "et": 1764556800000, "s": True, "r": {"ok": True, "result_key": "gcal:result:j-1"},
+         "st": 1764556800001, "ft": 1764556800009, "q": "gcal:queue", "id": "j-1"},
+        {"s": False, "r": ValueError("bad"), "et": -(10**300), "q": "gcal:queue"},
+        {"r": {"at": dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.UTC), "tags": ("x", "ü")}},
+    ],
+    ids=["arq-record", "huge-enqueue-time", "datetime-tuple-unicode"],
+)  # fmt: skip
+def test_the_worker_s_record_serializer_writes_what_dumps_writes(record: dict[str, Any]) -> None:
+    # The same JSON value; json escapes non-ASCII text where orjson writes it as UTF-8.
+    assert json.loads(wire.dumps_record(record)) == json.loads(wire.dumps(record))
 
 
 def test_deferral_is_jittered_exponential_capped_and_honours_retry_after() -> None:

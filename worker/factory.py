@@ -140,7 +140,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "keep_result": ARQ_KEEP_RESULT_SECONDS,
         "health_check_interval": HEALTH_CHECK_SECONDS,
         "health_check_key": keys.worker_health(socket.gethostname(), os.getpid()),
-        "job_serializer": wire.dumps,
+        "job_serializer": wire.dumps_record,
         "job_deserializer": functools.partial(wire.loads_job, max_try=settings.job_max_tries),
         "log_results": False,  # results hold users' calendar data
     }
