@@ -52,7 +52,7 @@ from gcal.services import Services
 from jobs import wire
 from jobs.registry import JOBS
 from jobs.results import JobError, JobResult, record
-from worker.redis_packing import pack_with_hiredis
+from worker.redis_pool import tune_pool
 from worker.reports import JobReports
 from worker.wake import Waker
 
@@ -178,7 +178,7 @@ class GcalWorker(Worker):
 
     async def main(self) -> None:
         if self._pool is None:
-            # arq's own pool (as Worker.main makes it), its commands packed by hiredis.
+            # arq's own pool (as Worker.main makes it), tuned (worker.redis_pool).
             self._pool = await create_pool(
                 self.redis_settings,
                 job_deserializer=self.job_deserializer,
@@ -186,7 +186,7 @@ class GcalWorker(Worker):
                 default_queue_name=self.queue_name,
                 expires_extra_ms=self.expires_extra_ms,
             )
-            await pack_with_hiredis(self._pool)
+            await tune_pool(self._pool)
         await super().main()
 
     async def _poll_iteration(self) -> None:

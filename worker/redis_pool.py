@@ -1,0 +1,104 @@
+"""The worker's Redis connection pool, made cheaper in two ways redis-py 5.3 leaves open.
+
+arq builds the worker's pool with no way to name a pool or connection class, so
+:func:`tune_pool` replaces the pool it made, before the worker uses it, with one that differs
+in two ways; what goes over the wire is the same.
+
+**Commands packed by hiredis (C), not in Python.** redis-py 5's sync client packs commands
+with hiredis when it is installed (``redis.connection.HiredisRespSerializer``); its asyncio
+client always packs them in Python: ``pack_command``, ``pack_commands`` and
+``Encoder.encode`` were about 8% of a 10-event ``get_events`` job's CPU
+(``bench/profiles/``). The pool's connections are of a subclass whose ``pack_command`` is
+the sync client's. What redis-py would refuse (``None``, ``bool``, other types) is refused
+as redis-py's own hiredis packer refuses it, with ``DataError``; a string that is not
+UTF-8-encodable raises ``UnicodeEncodeError`` either way.
+
+**No pool-wide lock around taking a connection.** Since 5.3.0 (for re-authenticating pooled
+connections with a streaming credential provider, redis/redis-py#3445) the asyncio pool
+holds one ``asyncio.Lock`` while it checks the connection it hands out, and the check waits
+a loop iteration (a read with a zero timeout). With 80 jobs at once every command and
+transaction queued on that lock (redis/redis-py#3692, open): 80 tasks each running a
+transaction and a GET cost 128 us of CPU per pair with the lock, 85 without. The pool here
+hands out connections as 5.2 did, with the same check, unlocked. The worker uses no
+credential provider, the one thing the lock serializes against.
+"""
+
+from __future__ import annotations
+
+import hiredis
+from redis.asyncio import Redis
+from redis.asyncio.connection import (
+    AbstractConnection,
+    Connection,
+    ConnectionPool,
+    SSLConnection,
+    UnixDomainSocketConnection,
+)
+from redis.exceptions import DataError
+from redis.typing import EncodableT
+
+
+class _HiredisPacking(AbstractConnection):
+    def pack_command(self, *args: EncodableT) -> list[bytes]:
+        # As redis-py: a command name with spaces ("CONFIG GET") is sent as separate words.
+        if isinstance(args[0], str):
+            args = (*args[0].encode().split(), *args[1:])
+        elif isinstance(args[0], bytes) and b" " in args[0]:
+            args = (*args[0].split(), *args[1:])
+        try:
+            # hiredis' stub types a one-item tuple; it takes any number (str, int, float,
+            # bytes, memoryview).
+            return [hiredis.pack_command(args)]  # type: ignore[arg-type]
+        except TypeError as err:
+            raise DataError(str(err)) from err
+
+
+class PackedConnection(_HiredisPacking, Connection):
+    pass
+
+
+class PackedSSLConnection(_HiredisPacking, SSLConnection):
+    pass
+
+
+class PackedUnixDomainSocketConnection(_HiredisPacking, UnixDomainSocketConnection):
+    pass
+
+
+_PACKED: dict[type[AbstractConnection], type[AbstractConnection]] = {
+    Connection: PackedConnection,
+    SSLConnection: PackedSSLConnection,
+    UnixDomainSocketConnection: PackedUnixDomainSocketConnection,
+}
+
+
+class UnlockedConnectionPool(ConnectionPool):
+    """redis-py's pool, handing out connections without its pool-wide lock (redis-py 5.2's
+    ``get_connection``): each connection is still connected and checked for unread data."""
+
+    async def get_connection(
+        self, command_name: object = None, *keys: object, **options: object
+    ) -> AbstractConnection:
+        # redis-py leaves this one untyped.
+        connection: AbstractConnection = self.get_available_connection()  # type: ignore[no-untyped-call]
+        try:
+            await self.ensure_connection(connection)
+        except BaseException:
+            await self.release(connection)
+            raise
+        return connection
+
+
+async def tune_pool(redis: Redis) -> None:
+    """Give ``redis`` a pool of :class:`UnlockedConnectionPool` with hiredis-packing
+    connections, made with its pool's settings; the old pool is disconnected. A pool of
+    another kind (Sentinel's, a blocking one) or a connection class this module does not
+    know is left as it is."""
+    old = redis.connection_pool
+    packed = _PACKED.get(old.connection_class)
+    if type(old) is not ConnectionPool or packed is None:
+        return
+    redis.connection_pool = UnlockedConnectionPool(
+        connection_class=packed, max_connections=old.max_connections, **old.connection_kwargs
+    )
+    await old.disconnect()
