@@ -32,7 +32,9 @@ from bench.open_loop import OpenLoopRun
 
 NOOP = "no-op"
 OURS = "ours"
-CEILING = "arq no-op"
+CEILING = "arq no-op"  # the ceiling: arq as it comes
+TUNED_CEILING = "arq no-op, tuned pool"  # arq on the product worker's Redis pool
+CEILINGS = (CEILING, TUNED_CEILING)
 PACKAGES = ("arq", "celery", "kombu", "redis", "google-api-python-client", "aiohttp")
 
 
@@ -167,9 +169,13 @@ def _ratios(ours: dict[str, Any], other: dict[str, Any]) -> dict[str, float | No
 
 def summarize(cells: list[Cell], idle: list[IdleCpu]) -> dict[str, Any]:
     stacks = list(dict.fromkeys(c.stack for c in cells))
-    baselines = [s for s in stacks if s not in (OURS, CEILING)]
+    baselines = [s for s in stacks if s != OURS and s not in CEILINGS]
     idle_cpu = {s: median(i.cpu_percent for i in idle if i.stack == s) for s in stacks}
-    ceiling = _stack_summary([c for c in cells if c.stack == CEILING])
+    ceilings = {
+        name: _stack_summary([c for c in cells if c.stack == name])
+        for name in CEILINGS
+        if name in stacks
+    }
     scenarios = []
     keys = dict.fromkeys((c.scenario, c.latency_ms) for c in cells if c.scenario != NOOP)
     for scenario, latency in keys:
@@ -182,14 +188,15 @@ def summarize(cells: list[Cell], idle: list[IdleCpu]) -> dict[str, Any]:
                 ]
             )
             for stack in stacks
-            if stack != CEILING
+            if stack not in CEILINGS
         }
         ours = per_stack[OURS]
         ratios = {f"{OURS}/{b}": _ratios(ours, per_stack[b]) for b in baselines}
-        ratios[f"{OURS}/{CEILING}"] = {
-            key: ratio(ours[key], ceiling[key])
-            for key in ("jobs_per_s", "cpu_ms_per_job", "peak_rss_mib")
-        }
+        for name, ceiling in ceilings.items():
+            ratios[f"{OURS}/{name}"] = {
+                key: ratio(ours[key], ceiling[key])
+                for key in ("jobs_per_s", "cpu_ms_per_job", "peak_rss_mib")
+            }
         scenarios.append(
             {"scenario": scenario, "latency_ms": latency, "stacks": per_stack, "ratios": ratios}
         )
@@ -199,7 +206,8 @@ def summarize(cells: list[Cell], idle: list[IdleCpu]) -> dict[str, Any]:
         "idle_cpu_ratios": {
             f"{OURS}/{s}": ratio(idle_cpu[OURS], idle_cpu[s]) for s in stacks if s != OURS
         },
-        "ceiling": ceiling,
+        "ceiling": ceilings[CEILING],
+        "ceilings": ceilings,
         "scenarios": scenarios,
     }
 
@@ -288,15 +296,17 @@ def table(result: dict[str, Any]) -> str:
                 + " | ".join(_latency(figures["load"][k]) for k in loads)
                 + " |"
             )
-    ceiling = summary["ceiling"]
-    lines.append(
-        f"| {NOOP} | | {CEILING} | {_num(ceiling['jobs_per_s'])} | {_share(ceiling)} | "
-        f"{_num(ceiling['cpu_ms_per_job'], 2)} | {_num(ceiling['peak_rss_mib'])} |"
-        + " |"
-        * len(loads)
-    )
+    for n, (name, ceiling) in enumerate(summary["ceilings"].items()):
+        head = f"| {NOOP} | |" if n == 0 else "| | |"
+        lines.append(
+            f"{head} {name} | {_num(ceiling['jobs_per_s'])} | {_share(ceiling)} | "
+            f"{_num(ceiling['cpu_ms_per_job'], 2)} | {_num(ceiling['peak_rss_mib'])} |"
+            + " |"
+            * len(loads)
+        )
     pairs = list(summary["scenarios"][0]["ratios"]) if summary["scenarios"] else []
-    baselines = [p for p in pairs if not p.endswith(CEILING)]  # the ceiling has no latency
+    # The ceilings have no latency.
+    baselines = [p for p in pairs if p.removeprefix(f"{OURS}/") not in CEILINGS]
     lines += [
         "\nRatios ours/other (jobs/s: above 1 is better for ours; CPU and p99: below 1 is)\n",
         "| job | +ms | "

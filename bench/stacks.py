@@ -12,6 +12,7 @@ worker CPU, enqueue a job and learn when its completion was announced, read its 
   by Celery's own ``send_task`` (in a thread, as kombu's client blocks); completion: its note.
 * :class:`Ceiling`: arq's no-op job (``bench.worker_child`` "noop"). It announces nothing, so
   completion is arq's own result key, polled every 2 ms (``bench.load.ArqCompletions``).
+  :class:`TunedCeiling`: the same on the product worker's Redis pool ("noop-tuned").
 
 Jobs are named and argued as our contract has them; a stack translates where it differs.
 """
@@ -194,13 +195,15 @@ class Ceiling(Stack):
         )
         self._completions = ArqCompletions(env.redis)
 
+    kind = "noop"
+
     async def __aenter__(self) -> Ceiling:
         poller = asyncio.create_task(self._completions.poll())
         self._exit.push_async_callback(cancel, poller)
         return self
 
     def _process(self) -> WorkerProcess:
-        return WorkerProcess("noop", self.env.settings_json, cpu=WORKER_CPU)
+        return WorkerProcess(self.kind, self.env.settings_json, cpu=WORKER_CPU)
 
     def _queue_keys(self) -> list[str]:
         return [self.env.keys.queue]
@@ -231,6 +234,14 @@ class Ceiling(Stack):
 
     async def result(self, job_id: str) -> dict[str, Any]:
         return {}
+
+
+class TunedCeiling(Ceiling):
+    """arq's no-op job on the Redis pool the product's worker runs on (``worker.redis_pool``):
+    what is left of ours against it is ours, not the pool."""
+
+    name = "arq no-op, tuned pool"
+    kind = "noop-tuned"
 
 
 async def _read_result(env: JobsEnv, key: str) -> dict[str, Any]:

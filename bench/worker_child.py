@@ -3,11 +3,13 @@
     python -m bench.worker_child < CONFIG_JSON
 
 The configuration arrives on stdin (it holds a throwaway token key, kept out of ``ps``):
-``{"worker": "gcal" | "noop", "settings": {<Settings fields>}}``. ``gcal`` runs the product's
-worker exactly as ``python -m worker`` builds it (``create_worker(settings).run()``); ``noop``
-runs a plain arq :class:`~arq.worker.Worker` with the same poll delay, ``max_jobs``, JSON
-serializer, result retention and health check, whose only function (:data:`NOOP_JOB`)
-returns at once: the cost of arq itself. Either prints ``ready`` on stdout once its
+``{"worker": "gcal" | "noop" | "noop-tuned", "settings": {<Settings fields>}}``. ``gcal``
+runs the product's worker exactly as ``python -m worker`` builds it
+(``create_worker(settings).run()``); ``noop`` runs a plain arq :class:`~arq.worker.Worker`
+with the same poll delay, ``max_jobs``, JSON serializer, result retention and health check,
+whose only function (:data:`NOOP_JOB`) returns at once: the cost of arq itself.
+``noop-tuned`` is the same on the Redis pool the product's worker runs on
+(``worker.redis_pool``): the cost of arq with that pool. Each prints ``ready`` on stdout once its
 ``on_startup`` has run, and exits (code 0) on SIGTERM, as arq handles it.
 
 :class:`WorkerProcess` starts one, pinned to a CPU with ``taskset`` where possible, so that
@@ -29,6 +31,7 @@ from arq.worker import Worker, func
 from bench.children import own_env, pinned, stop
 from gcal.settings import Settings
 from worker.factory import create_worker, new_event_loop, worker_options
+from worker.redis_pool import tuned_arq_pool
 
 # The no-op worker's one function; the parent enqueues it by this name.
 NOOP_JOB = "bench_noop"
@@ -49,11 +52,22 @@ async def noop(ctx: dict[str, Any], **arguments: Any) -> None:
 CEILING_POLL_DELAY = 0.01
 
 
-def noop_worker(settings: Settings) -> Worker:
+class TunedPoolWorker(Worker):
+    """arq's worker on the product worker's Redis pool, and nothing else of the product."""
+
+    async def main(self) -> None:
+        if self._pool is None:
+            self._pool = await tuned_arq_pool(self)
+        await super().main()
+
+
+def noop_worker(settings: Settings, *, tuned_pool: bool = False) -> Worker:
     """arq's worker with ``create_worker``'s options, minus everything of the product, polling
-    at arq's best delay rather than the product's (longer) idle one."""
+    at arq's best delay rather than the product's (longer) idle one; ``tuned_pool``: on the
+    product worker's Redis pool."""
     options = {**worker_options(settings), "poll_delay": CEILING_POLL_DELAY}
-    return Worker(functions=[func(noop, name=NOOP_JOB)], **options)
+    kind = TunedPoolWorker if tuned_pool else Worker
+    return kind(functions=[func(noop, name=NOOP_JOB)], **options)
 
 
 def announce_ready(worker: Worker) -> None:
@@ -75,7 +89,12 @@ def main() -> int:
     config = json.loads(sys.stdin.read())
     settings = Settings(**config["settings"])
     asyncio.set_event_loop(new_event_loop(settings))  # as python -m worker does
-    worker = noop_worker(settings) if config["worker"] == "noop" else create_worker(settings)
+    kind = config["worker"]
+    worker = (
+        create_worker(settings)
+        if kind == "gcal"
+        else noop_worker(settings, tuned_pool=kind == "noop-tuned")
+    )
     announce_ready(worker)
     worker.run()  # returns after SIGTERM (arq's handler), having closed its connections
     return 0

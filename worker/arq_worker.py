@@ -32,7 +32,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from arq.connections import create_pool
 from arq.constants import (
     abort_jobs_ss,
     in_progress_key_prefix,
@@ -52,7 +51,7 @@ from gcal.services import Services
 from jobs import wire
 from jobs.registry import JOBS
 from jobs.results import JobError, JobResult, record
-from worker.redis_pool import tune_pool
+from worker.redis_pool import tuned_arq_pool
 from worker.reports import JobReports
 from worker.wake import Waker
 
@@ -178,15 +177,7 @@ class GcalWorker(Worker):
 
     async def main(self) -> None:
         if self._pool is None:
-            # arq's own pool (as Worker.main makes it), tuned (worker.redis_pool).
-            self._pool = await create_pool(
-                self.redis_settings,
-                job_deserializer=self.job_deserializer,
-                job_serializer=self.job_serializer,
-                default_queue_name=self.queue_name,
-                expires_extra_ms=self.expires_extra_ms,
-            )
-            await tune_pool(self._pool)
+            self._pool = await tuned_arq_pool(self)  # arq's own, tuned (worker.redis_pool)
         await super().main()
 
     async def _poll_iteration(self) -> None:

@@ -26,6 +26,8 @@ credential provider, the one thing the lock serializes against.
 from __future__ import annotations
 
 import hiredis
+from arq.connections import ArqRedis, create_pool
+from arq.worker import Worker
 from redis.asyncio import Redis
 from redis.asyncio.connection import (
     AbstractConnection,
@@ -102,3 +104,16 @@ async def tune_pool(redis: Redis) -> None:
         connection_class=packed, max_connections=old.max_connections, **old.connection_kwargs
     )
     await old.disconnect()
+
+
+async def tuned_arq_pool(worker: Worker) -> ArqRedis:
+    """arq's pool for ``worker``, made as arq 0.28's ``Worker.main`` makes it, then tuned."""
+    pool = await create_pool(
+        worker.redis_settings,
+        job_deserializer=worker.job_deserializer,
+        job_serializer=worker.job_serializer,
+        default_queue_name=worker.queue_name,
+        expires_extra_ms=worker.expires_extra_ms,
+    )
+    await tune_pool(pool)
+    return pool
