@@ -19,7 +19,8 @@ gets a fresh worker (``--smoke``: one per stack), warmed up, and is measured:
   the worker's CPU ms per job (all its threads, from ``/proc``);
 * latency: open loop (``bench.open_loop``) at 50 % and 80 % of *ours'* saturation rate in the
   same repeat, Poisson arrivals (the same schedule for every stack): p50/p99 from enqueue to
-  the completion notification, and CPU ms per job at that load;
+  the completion notification, CPU ms per job at that load, and how busy each core was (a
+  tail set by a full machine, not by the stack, shows there);
 * peak RSS: the worker process's ``VmHWM`` at the end (its whole life: warm-up and all runs);
 * idle CPU: % of a core over a few idle seconds, once per stack and repeat, after warm-up;
 * noise: during each run, the CPU other processes took on the worker's core (``/proc/stat``
@@ -49,7 +50,7 @@ import aiohttp
 from bench import compare_report, jobs_rate, sync_rate, sync_report
 from bench.celery_baseline import CONCURRENCY
 from bench.compare_report import Cell, IdleCpu, LoadRun
-from bench.cores import CoreShare, driver_off_the_worker_core, peak_rss_mib
+from bench.cores import CoresBusy, CoreShare, driver_off_the_worker_core, peak_rss_mib
 from bench.emulator_rate import cpu_seconds
 from bench.jobs_env import JOB_TIMEOUT, WINDOW, JobsEnv, bench_env
 from bench.load import Rate, lanes, measure
@@ -264,7 +265,7 @@ class Comparison:
                 _, arrival = await stack.submit(*job(i))
                 return arrival
 
-            share = CoreShare(worker.pid)
+            share, cores = CoreShare(worker.pid), CoresBusy()
             run = await open_loop(
                 submit,
                 rate=rate,
@@ -274,7 +275,7 @@ class Comparison:
                 worker_pid=worker.pid,
                 seed=1000 * repeat + 10 * SCENARIOS.index(scenario) + n,
             )
-            loads.append(LoadRun.of(fraction, run, share.others_percent()))
+            loads.append(LoadRun.of(fraction, run, share.others_percent(), cores.percent()))
         cell = Cell(
             repeat=repeat,
             stack=stack.name,

@@ -78,9 +78,19 @@ class LoadRun:
     cpu_ms_per_job: float | None
     max_lag_ms: float
     others_on_worker_core_percent: float
+    # How busy each core was, every process counted: near 100, the machine, not the stack,
+    # set the tail.
+    worker_core_busy_percent: float
+    other_core_busy_percent: float
 
     @classmethod
-    def of(cls, fraction: float, run: OpenLoopRun, others_percent: float) -> LoadRun:
+    def of(
+        cls,
+        fraction: float,
+        run: OpenLoopRun,
+        others_percent: float,
+        cores_busy: tuple[float, float],
+    ) -> LoadRun:
         return cls(
             fraction=fraction,
             offered_per_s=run.offered_per_s,
@@ -92,6 +102,8 @@ class LoadRun:
             cpu_ms_per_job=run.cpu_ms_per_job,
             max_lag_ms=run.max_lag_ms,
             others_on_worker_core_percent=others_percent,
+            worker_core_busy_percent=cores_busy[0],
+            other_core_busy_percent=cores_busy[1],
         )
 
 
@@ -152,6 +164,8 @@ def _stack_summary(cells: list[Cell]) -> dict[str, Any]:
             "cpu_ms_per_job": median(r.cpu_ms_per_job for r in runs),
             "unfinished_max": max(r.unfinished for r in runs),
             "others_on_worker_core_percent": median(r.others_on_worker_core_percent for r in runs),
+            "worker_core_busy_percent": median(r.worker_core_busy_percent for r in runs),
+            "other_core_busy_percent": median(r.other_core_busy_percent for r in runs),
         }
     return summary
 
@@ -324,6 +338,20 @@ def table(result: dict[str, Any]) -> str:
         cells += [_num(r[p]["cpu_ms_per_job"], 2) for p in pairs]
         cells += [_num(r[p]["p99_ms@80%"], 2) for p in baselines]
         lines.append(f"| {entry['scenario']} | {entry['latency_ms']} | " + " | ".join(cells) + " |")
+    lines += [
+        "\nBoth cores during our open-loop runs (busy %, every process: worker core / the other "
+        "core, which runs the emulator, Redis and the driver)\n",
+        "| job | +ms | " + " | ".join(f"@{k}" for k in loads) + " |",
+        "|---|--:|" + "--:|" * len(loads),
+    ]
+    for entry in summary["scenarios"]:
+        ours = entry["stacks"][OURS]["load"]
+        cores = [
+            f"{_num(ours[k]['worker_core_busy_percent'])} / "
+            f"{_num(ours[k]['other_core_busy_percent'])}"
+            for k in loads
+        ]
+        lines.append(f"| {entry['scenario']} | {entry['latency_ms']} | " + " | ".join(cores) + " |")
     idle = ", ".join(f"{s} {_num(v, 2)}" for s, v in summary["idle_cpu_percent"].items())
     lines.append(f"\nIdle CPU, % of one core: {idle}")
     scaling = summary.get("scaling")

@@ -50,6 +50,25 @@ class CoreShare:
         return max(0.0, 100 * (busy - worker) / wall)  # ticks are 10 ms: never below 0
 
 
+class CoresBusy:
+    """From now on: how busy the worker's core and the other one (emulator, Redis, driver)
+    were, every process counted (% of wall time)."""
+
+    def __init__(self) -> None:
+        self._t0 = time.perf_counter()
+        self._busy0 = {core: core_busy_seconds(core) for core in (WORKER_CPU, EMULATOR_CPU)}
+
+    def percent(self) -> tuple[float, float]:
+        """(worker core, other core)."""
+        wall = time.perf_counter() - self._t0
+        # /proc/stat counts 10 ms ticks, late: a short run can read above 100.
+        worker, other = (
+            min(100.0, 100 * (core_busy_seconds(core) - busy0) / wall)
+            for core, busy0 in self._busy0.items()
+        )
+        return worker, other
+
+
 def peak_rss_mib(pid: int) -> float:
     """The process's peak resident set size so far (``VmHWM``), in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -22,6 +22,7 @@ FIGURES = (
     "others_on_worker_core_percent",
 )
 LATENCIES = ("p50_ms", "p99_ms")
+CORES = ("worker_core_busy_percent", "other_core_busy_percent")
 
 
 def number(value: Any) -> bool:
@@ -45,7 +46,7 @@ async def test_comparison_smoke_run_writes_every_figure(tmp_path: Path) -> None:
         for figures in entry["stacks"].values():
             assert all(number(figures[key]) for key in FIGURES), figures
             for load in loads:
-                assert all(number(figures["load"][load][key]) for key in LATENCIES), figures
+                assert all(number(figures["load"][load][key]) for key in [*LATENCIES, *CORES])
         ratios = entry["ratios"]
         assert set(ratios) == {f"ours/{b}" for b in [*baselines, *compare_report.CEILINGS]}
         assert all(number(value) for pair in ratios.values() for value in pair.values()), ratios
