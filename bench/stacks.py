@@ -184,6 +184,7 @@ class CeleryBaseline(Stack):
 
 class Ceiling(Stack):
     name = "arq no-op"
+    kind = "noop"  # bench.worker_child's
 
     def __init__(self, env: JobsEnv) -> None:
         super().__init__(env)
@@ -194,8 +195,6 @@ class Ceiling(Stack):
             default_queue_name=env.keys.queue,
         )
         self._completions = ArqCompletions(env.redis)
-
-    kind = "noop"
 
     async def __aenter__(self) -> Ceiling:
         poller = asyncio.create_task(self._completions.poll())
