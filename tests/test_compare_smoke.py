@@ -46,7 +46,8 @@ async def test_comparison_smoke_run_writes_every_figure(tmp_path: Path) -> None:
         for figures in entry["stacks"].values():
             assert all(number(figures[key]) for key in FIGURES), figures
             for load in loads:
-                assert all(number(figures["load"][load][key]) for key in [*LATENCIES, *CORES])
+                figures_at = figures["load"][load]
+                assert all(number(figures_at[key]) for key in [*LATENCIES, *CORES]), figures
         ratios = entry["ratios"]
         assert set(ratios) == {f"ours/{b}" for b in [*baselines, *compare_report.CEILINGS]}
         assert all(number(value) for pair in ratios.values() for value in pair.values()), ratios
