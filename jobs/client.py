@@ -20,7 +20,9 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-from arq.connections import ArqRedis
+from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
+from arq.jobs import serialize_job
+from arq.utils import timestamp_ms
 from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -34,6 +36,19 @@ from jobs.results import JobResult
 
 log = logging.getLogger(__name__)
 
+# arq's enqueue_job (arq 0.28: WATCH, EXISTS, MULTI, PSETEX, ZADD, EXEC) and the wake signal,
+# as one atomic step: one round trip instead of five (docs/contract.md, "The commands").
+# KEYS: arq's job key, arq's result key, our result key, the queue. ARGV: the payload, its
+# expiry (ms), the score, the job id, the wake channel. Returns 1 if enqueued, 0 if the id
+# was already known (queued, running, or with a result).
+_ENQUEUE = """
+if redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3]) > 0 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
+redis.call('PUBLISH', ARGV[5], '')
+return 1
+"""
+
 
 class JobClient:
     """Enqueues jobs on the gcal-jobs queue and awaits their results."""
@@ -41,12 +56,7 @@ class JobClient:
     def __init__(self, redis: Redis, keys: RedisKeys) -> None:
         self._redis = redis
         self._keys = keys
-        self._arq = ArqRedis(
-            connection_pool=redis.connection_pool,
-            job_serializer=wire.dumps,
-            job_deserializer=wire.loads,
-            default_queue_name=keys.queue,
-        )
+        self._enqueue = redis.register_script(_ENQUEUE)
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._pubsub: PubSub | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -91,10 +101,15 @@ class JobClient:
         job_id = job_id or uuid.uuid4().hex
         if not JOB_ID_RE.fullmatch(job_id):
             raise ValueError(f"a job id must be {JOB_ID_RULE}")
-        # arq itself refuses ids it still knows (queued, running, or its 5-minute result copy).
-        known = await self._redis.exists(self._keys.result(job_id))
-        if not known and await self._arq.enqueue_job(job, _job_id=job_id, **kwargs) is not None:
-            await self._redis.publish(self._keys.queue_wake, b"")  # idle workers: read now
+        now = timestamp_ms()
+        payload = serialize_job(job, (), kwargs, None, now, serializer=wire.dumps)
+        # Known ids: queued or running (arq's payload), or with a result (arq keeps its copy
+        # 5 minutes, ours 24 h). Idle workers are woken to read the queue now.
+        await self._enqueue(
+            keys=[job_key_prefix + job_id, result_key_prefix + job_id, self._keys.result(job_id),
+                  self._keys.queue],
+            args=[payload, expires_extra_ms, now, job_id, self._keys.queue_wake],
+        )  # fmt: skip
         return job_id
 
     # `timeout` as a parameter (ASYNC109): the wait is the whole point of these two calls.

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
 from emulator.config import ClientConfig
@@ -24,6 +25,7 @@ from gcal.envfile import process_env
 from gcal.keys import RedisKeys
 from gcal.settings import Settings
 from gcal.tokens import StoredTokens, TokenStore
+from jobs import wire
 from jobs.client import JobClient
 from jobs.registry import default_scopes
 from jobs.results import JobResult
@@ -62,6 +64,15 @@ class Pipeline:
     @property
     def keys(self) -> RedisKeys:
         return RedisKeys(self.settings.redis_prefix)
+
+    @property
+    def arq(self) -> ArqRedis:
+        """arq's own producer on this queue, for what ``JobClient`` refuses to enqueue."""
+        return ArqRedis(
+            connection_pool=self.redis.connection_pool,
+            job_serializer=wire.dumps,
+            default_queue_name=self.keys.queue,
+        )
 
     async def link(
         self, user_id: str = "u1", email: str | None = None, *, scopes: Iterable[str] | None = None

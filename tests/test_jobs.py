@@ -204,7 +204,7 @@ async def test_invalid_arguments_get_a_typed_result_naming_the_field(
 
 
 async def test_unknown_job_and_undecodable_payloads_are_recorded_as_failed(pipe: Pipeline) -> None:
-    arq = pipe.client._arq  # enqueue what the client refuses to
+    arq = pipe.arq  # enqueue what the client refuses to
     unknown_id, pickled_id = uuid.uuid4().hex, uuid.uuid4().hex
     await arq.enqueue_job("drop_tables", _job_id=unknown_id, user_id="u1")
     unknown = await pipe.client.result(unknown_id, timeout=10)
@@ -221,7 +221,7 @@ async def test_unknown_job_and_undecodable_payloads_are_recorded_as_failed(pipe:
 
 
 async def test_positional_arguments_are_refused(pipe: Pipeline) -> None:
-    arq = pipe.client._arq  # enqueue what the client refuses to
+    arq = pipe.arq  # enqueue what the client refuses to
     job_id = uuid.uuid4().hex
     await arq.enqueue_job("list_calendars", "u1", _job_id=job_id)
     result = await pipe.client.result(job_id, timeout=10)
@@ -440,12 +440,12 @@ async def test_a_rerun_of_update_event_accepts_its_own_change(pipe: Pipeline) ->
     assert (await pipe.run("update_event", args)).ok
     # The same job again, as arq re-runs it after a crash lost the first answer (try 2).
     job_id = uuid.uuid4().hex
-    await pipe.client._arq.enqueue_job("update_event", _job_id=job_id, _job_try=2, **args)
+    await pipe.arq.enqueue_job("update_event", _job_id=job_id, _job_try=2, **args)
     rerun = await pipe.client.result(job_id, timeout=10)
     # A different change on top of a stale etag is still refused on a re-run.
     other = {**args, "patch": {"summary": "Something else"}}
     other_id = uuid.uuid4().hex
-    await pipe.client._arq.enqueue_job("update_event", _job_id=other_id, _job_try=2, **other)
+    await pipe.arq.enqueue_job("update_event", _job_id=other_id, _job_try=2, **other)
     conflict = await pipe.client.result(other_id, timeout=10)
     assert rerun.ok, rerun
     assert rerun.data is not None

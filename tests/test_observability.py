@@ -162,7 +162,7 @@ async def test_a_full_run_is_logged_and_counted_without_secrets(
     jobs[invalid.job_id] = "invalid_request"
 
     forged_id = uuid.uuid4().hex  # the client refuses the name; arq's own enqueue does not
-    await pipe.client._arq.enqueue_job(FORGED_NAME, _job_id=forged_id, user_id="u1")
+    await pipe.arq.enqueue_job(FORGED_NAME, _job_id=forged_id, user_id="u1")
     forged = await pipe.client.result(forged_id, timeout=10)
     assert forged.error is not None
     assert forged.error.code == "invalid_request"

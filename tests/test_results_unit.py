@@ -81,21 +81,6 @@ async def test_waiting_for_a_job_that_never_ends_times_out(redis: FakeRedis) -> 
             await client.result("never", timeout=0.05)
 
 
-async def test_enqueue_refuses_unknown_jobs_and_skips_finished_ids(redis: FakeRedis) -> None:
-    async with JobClient(redis, KEYS) as client:
-        with pytest.raises(ValueError, match="unknown job"):
-            await client.enqueue("drop_tables", {})
-        await record(redis, KEYS, a_result("done-1"), Notifier(redis, KEYS))
-        assert await client.enqueue("list_calendars", {"user_id": "u"}, job_id="done-1") == "done-1"
-        assert await redis.zcard(KEYS.queue) == 0
-        await client.enqueue("list_calendars", {"user_id": "u"}, job_id="new-1")
-        assert await redis.zcard(KEYS.queue) == 1
-        payload = wire.loads(await redis.get("arq:job:new-1"))
-        with pytest.raises(ValueError, match="job id"):
-            await client.enqueue("list_calendars", {"user_id": "u"}, job_id="a:b")
-    assert (payload["f"], payload["a"], payload["k"]) == ("list_calendars", [], {"user_id": "u"})
-
-
 @pytest.mark.parametrize(
     "payload",
     [

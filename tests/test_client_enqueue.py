@@ -1,0 +1,100 @@
+"""The Python client's enqueue, against this session's Redis: it writes what arq's own
+``enqueue_job`` writes (so arq producers and ours mix on one queue), wakes idle workers, and
+never queues an id twice."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from arq.connections import ArqRedis
+from redis.asyncio import Redis
+
+from gcal.errors import RateLimited
+from gcal.keys import RedisKeys
+from gcal.notifications import Notifier
+from jobs import wire
+from jobs.client import JobClient
+from jobs.results import JobError, JobResult, record
+
+ARGS: dict[str, Any] = {"user_id": "u1", "time_min": "2026-12-01T00:00:00Z"}
+
+
+@pytest.fixture
+async def keys(redis: Redis, redis_prefix: str) -> AsyncIterator[RedisKeys]:
+    keys = RedisKeys(redis_prefix)
+    yield keys
+    # arq's own keys are not under the prefix; every id below starts with it.
+    found = [key async for key in redis.scan_iter(match=f"arq:*:{redis_prefix}-*")]
+    if found:
+        await redis.delete(*found)
+
+
+def an_id(keys: RedisKeys) -> str:
+    return f"{keys.prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def test_the_client_enqueues_what_arq_enqueues(redis: Redis, keys: RedisKeys) -> None:
+    arq = ArqRedis(connection_pool=redis.connection_pool, job_serializer=wire.dumps)
+    by_arq, by_client = an_id(keys), an_id(keys)
+    before = int(time.time() * 1000)
+    await arq.enqueue_job("get_events", _job_id=by_arq, _queue_name=keys.queue, **ARGS)
+    async with JobClient(redis, keys) as client:
+        assert await client.enqueue("get_events", ARGS, job_id=by_client) == by_client
+    after = int(time.time() * 1000)
+
+    ours = wire.loads(await redis.get(f"arq:job:{by_client}"))
+    theirs = wire.loads(await redis.get(f"arq:job:{by_arq}"))
+    assert before <= ours.pop("et") <= after
+    theirs.pop("et")
+    assert ours == theirs == {"t": None, "f": "get_events", "a": [], "k": ARGS}
+    score = await redis.zscore(keys.queue, by_client)
+    assert score is not None
+    assert before <= score <= after
+    ttls = [await redis.pttl(f"arq:job:{job_id}") for job_id in (by_client, by_arq)]
+    assert all(86_400_000 - 60_000 < ttl <= 86_400_000 for ttl in ttls), ttls
+
+
+async def test_an_enqueue_wakes_idle_workers(redis: Redis, keys: RedisKeys) -> None:
+    async with redis.pubsub() as wake:
+        await wake.subscribe(keys.queue_wake)
+        assert (await wake.get_message(timeout=5) or {}).get("type") == "subscribe"
+        async with JobClient(redis, keys) as client:
+            await client.enqueue("get_events", ARGS, job_id=an_id(keys))
+        message = await wake.get_message(timeout=5)
+        assert message is not None
+        assert (message["type"], message["channel"]) == ("message", keys.queue_wake.encode())
+
+
+async def test_a_known_id_is_not_queued_again(redis: Redis, keys: RedisKeys) -> None:
+    async with JobClient(redis, keys) as client:
+        job_id = an_id(keys)
+        same = [client.enqueue("get_events", {**ARGS, "n": n}, job_id=job_id) for n in range(20)]
+        assert set(await asyncio.gather(*same)) == {job_id}
+        assert await redis.zrange(keys.queue, 0, -1) == [job_id.encode()]
+        first = wire.loads(await redis.get(f"arq:job:{job_id}"))
+        assert await client.enqueue("get_events", ARGS, job_id=job_id) == job_id
+        assert wire.loads(await redis.get(f"arq:job:{job_id}")) == first
+
+        # A finished job (its arq copy gone after 5 minutes, ours kept 24 h) is not run again.
+        done = an_id(keys)
+        failure = JobError.from_error(RateLimited("slow", retry_after=3))
+        await record(
+            redis, keys, JobResult.failure(done, "get_events", failure), Notifier(redis, keys)
+        )
+        assert await client.enqueue("get_events", ARGS, job_id=done) == done
+        assert await redis.zscore(keys.queue, done) is None
+        assert await redis.get(f"arq:job:{done}") is None
+
+
+async def test_enqueue_refuses_unknown_jobs_and_bad_ids(redis: Redis, keys: RedisKeys) -> None:
+    async with JobClient(redis, keys) as client:
+        with pytest.raises(ValueError, match="unknown job"):
+            await client.enqueue("drop_tables", {}, job_id=an_id(keys))
+        with pytest.raises(ValueError, match="job id"):
+            await client.enqueue("list_calendars", {"user_id": "u"}, job_id="a:b")
+    assert await redis.zcard(keys.queue) == 0
