@@ -87,11 +87,25 @@ async def get_events(s: Services, args: GetEventsArgs, run: JobRun) -> GetEvents
         page_token = page.next_page_token
     else:
         truncated = True  # the page cap ran out while Google still had pages
-    # Google's events pass through as its JSON, spliced into the result: no parse, no copy.
-    events = orjson.Fragment(b"[" + b",".join(p[1:-1] for p in pages) + b"]")
+    # Google's events pass through as its JSON, spliced into the result: no parse, and at
+    # most one copy (several pages' arrays joined into one; a page's bytes are 150 KB).
+    events = orjson.Fragment(_joined(pages))
     return GetEventsData.model_construct(
         events=cast("list[dict[str, Any]]", events), truncated=truncated, time_zone=time_zone
     )
+
+
+def _joined(arrays: list[bytes]) -> bytes:
+    """JSON arrays as one array: ``[1,2]`` and ``[3]`` are ``[1,2,3]``."""
+    if len(arrays) == 1:
+        return arrays[0]
+    parts: list[bytes | memoryview] = [b"["]
+    for n, array in enumerate(arrays):
+        if n:
+            parts.append(b",")
+        parts.append(memoryview(array)[1:-1])
+    parts.append(b"]")
+    return b"".join(parts)
 
 
 # create_event -----------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ COMMANDS = [
     ("INCRBYFLOAT", "k", 1e300),
     ("SET", "big", 2**70),
     ("SET", "view", memoryview(b"x" * 10_000)),  # over redis-py's chunking cutoff
+    ("SET", "result", b"\xc3\xa9" * 100_000),
+    ("SET", "text", "\u00e9" * 100_000),
     ("CONFIG GET", "maxmemory"),
     (b"CLIENT SETNAME", b"n"),
 ]
@@ -36,6 +38,12 @@ def packed_by(connection: Connection, *args: object) -> bytes:
 def test_hiredis_packs_the_bytes_redis_py_packs(args: tuple[object, ...]) -> None:
     python, c = Connection(encoding="utf8"), PackedConnection(encoding="utf8")
     assert packed_by(c, *args) == packed_by(python, *args)
+
+
+def test_a_large_value_is_sent_without_a_copy() -> None:
+    value = b"[" + b"{}," * 50_000 + b"{}]"  # a result holding a page of events
+    chunks = PackedConnection(encoding="utf8").pack_command("SET", "result", value, "PX", 1000)
+    assert any(chunk is value for chunk in chunks)
 
 
 @pytest.mark.parametrize("value", [True, None, bytearray(b"x"), object()], ids=repr)

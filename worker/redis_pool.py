@@ -39,9 +39,17 @@ from redis.asyncio.connection import (
 from redis.exceptions import DataError
 from redis.typing import EncodableT
 
+# redis-py's own cut-off (AbstractConnection._buffer_cutoff): a value longer than this is
+# written to the socket as its own buffer rather than copied into the command's.
+_COPY_CUTOFF = 6000
+
 
 class _HiredisPacking(AbstractConnection):
     def pack_command(self, *args: EncodableT) -> list[bytes]:
+        if any(isinstance(arg, bytes | memoryview) and len(arg) > _COPY_CUTOFF for arg in args):
+            # A large value (a result holding a page of events) is sent as it is, beside its
+            # header: redis-py's own packer does not copy it, hiredis would.
+            return super().pack_command(*args)
         # As redis-py: a command name with spaces ("CONFIG GET") is sent as separate words.
         if isinstance(args[0], str):
             args = (*args[0].encode().split(), *args[1:])
