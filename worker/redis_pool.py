@@ -11,7 +11,10 @@ client always packs them in Python: ``pack_command``, ``pack_commands`` and
 (``bench/profiles/``). The pool's connections are of a subclass whose ``pack_command`` is
 the sync client's. What redis-py would refuse (``None``, ``bool``, other types) is refused
 as redis-py's own hiredis packer refuses it, with ``DataError``; a string that is not
-UTF-8-encodable raises ``UnicodeEncodeError`` either way.
+UTF-8-encodable raises ``UnicodeEncodeError`` either way. A command holding a large value
+(over redis-py's 6,000-byte cut-off: a result with a page of events) is packed by redis-py's
+own packer instead, which sends the value as it is beside its header; hiredis would copy it
+into one buffer, and a fresh buffer of 150 KB costs more than packing the rest in Python.
 
 **No pool-wide lock around taking a connection.** Since 5.3.0 (for re-authenticating pooled
 connections with a streaming credential provider, redis/redis-py#3445) the asyncio pool
