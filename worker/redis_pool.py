@@ -49,7 +49,9 @@ _COPY_CUTOFF = 6000
 
 class _HiredisPacking(AbstractConnection):
     def pack_command(self, *args: EncodableT) -> list[bytes]:
-        if any(isinstance(arg, bytes | memoryview) and len(arg) > _COPY_CUTOFF for arg in args):
+        # A tuple, not ``bytes | memoryview``: this runs on every command (0.95 against 1.2 us
+        # for a nine-word one).
+        if any(isinstance(arg, (bytes, memoryview)) and len(arg) > _COPY_CUTOFF for arg in args):
             # A large value (a result holding a page of events) is sent as it is, beside its
             # header: redis-py's own packer does not copy it, hiredis would.
             return super().pack_command(*args)
