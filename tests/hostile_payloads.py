@@ -26,6 +26,7 @@ class Case:
     expect: str
     hash_payload: bool = False  # store the payload as a Redis hash (a wrong type for arq)
     score: float | None = None  # its score in the queue (due now by default)
+    tries: bytes | None = None  # what is stored at arq:retry:<id> (arq's try count)
 
 
 def job(
@@ -154,6 +155,8 @@ def corpus() -> list[Case]:
         # The queue names a job whose payload is missing, or stored as another Redis type.
         Case("no-payload", _id("no-payload"), None, "invalid_request"),
         Case("payload-wrong-type", _id("hash"), job(), "invalid_request", hash_payload=True),
+        # arq's try count for the job is not a number: its first read fails in Redis.
+        Case("tries-not-a-number", _id("tries"), job(), "internal", tries=b"many"),
         # Scores arq turns into an int (its enqueue time in ms): int() of -inf raised in the
         # poll loop; a fraction, or a time long past, is still a due job.
         Case("score-minus-inf", _id("score-minus-inf"), job(), "ok", score=float("-inf")),

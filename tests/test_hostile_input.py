@@ -37,6 +37,8 @@ async def put(pipe: Pipeline, case: Case) -> None:
         await pipe.redis.execute_command("HSET", job_key, "f", "list_calendars")  # type: ignore[no-untyped-call]
     elif case.payload is not None:
         await pipe.redis.set(job_key, case.payload, px=60_000)
+    if case.tries is not None:
+        await pipe.redis.set(b"arq:retry:" + case.job_id, case.tries, px=60_000)
     score = int(time.time() * 1000) if case.score is None else case.score
     await pipe.redis.zadd(pipe.keys.queue, {case.job_id: score})
 

@@ -51,6 +51,7 @@ from gcal.services import Services
 from jobs import wire
 from jobs.registry import JOBS
 from jobs.results import JobError, JobResult, record
+from worker.first_read import FirstRead, FirstReadPool, handed
 from worker.redis_pool import tuned_arq_pool
 from worker.reports import JobReports
 from worker.wake import Waker
@@ -59,14 +60,17 @@ log = logging.getLogger(__name__)
 
 UNKNOWN_JOB = "<unknown>"
 
-# arq's read of the queue and its start_jobs checks, as one script. KEYS: the queue. ARGV:
-# arq's in-progress key prefix, now (ms), in-progress timeout (ms), how many to claim, how many
-# due ids to look at (arq's queue_read_limit). Among the due ids, in score order, it claims
-# those no worker is running (no in-progress mark), setting the mark as arq's own claim does.
-# Returns {waiting, {job id, score, ...}}: waiting is 1 when an unclaimed id is left for lack of
-# room. The ids are returned as found, not validated: the caller answers the ones it refuses.
-# Running jobs stay in the queue until they end, so most of a busy queue's head is skipped
-# here, in Redis, rather than sent to the worker to be checked one by one.
+# arq's read of the queue, its start_jobs checks and each job's first read, as one script.
+# KEYS: the queue. ARGV: arq's in-progress key prefix, now (ms), in-progress timeout (ms), how
+# many to claim, how many due ids to look at (arq's queue_read_limit), arq's job and try-count
+# key prefixes, its abort set ("" when aborts are not allowed). Among the due ids, in score
+# order, it claims those no worker is running (no in-progress mark), setting the mark as arq's
+# own claim does, then runs the commands arq's run_job would send for the job next (see
+# worker.first_read). Returns {waiting, {job id, score, payload, try, aborted, error, ...}}:
+# waiting is 1 when an unclaimed id is left for lack of room. The ids are returned as found,
+# not validated: the caller answers the ones it refuses. Running jobs stay in the queue until
+# they end, so most of a busy queue's head is skipped here, in Redis, rather than sent to the
+# worker to be checked one by one.
 _CLAIM = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'WITHSCORES', 'LIMIT', 0,
                        ARGV[5])
@@ -74,20 +78,43 @@ local room = tonumber(ARGV[4])
 local taken = {}
 local waiting = 0
 for i = 1, #due, 2 do
-    local mark = ARGV[1] .. due[i]
+    local id = due[i]
+    local mark = ARGV[1] .. id
     if redis.call('EXISTS', mark) == 0 then
         if room <= 0 then
             waiting = 1
             break
         end
         redis.call('SET', mark, '1', 'PX', ARGV[3])
-        taken[#taken + 1] = due[i]
+        -- arq's first read of the job, its run_job's MULTI (GET the payload, INCR and EXPIRE
+        -- the try, ZREM the abort mark), as MULTI runs it: every command, and the first
+        -- error (a key of the wrong type) reported, not raised.
+        local replies = {
+            redis.pcall('GET', ARGV[6] .. id),
+            redis.pcall('INCR', ARGV[7] .. id),
+            redis.pcall('EXPIRE', ARGV[7] .. id, 88400),  -- arq's literal (TRY_COUNT_EXPIRY_S)
+        }
+        if ARGV[8] ~= '' then replies[4] = redis.pcall('ZREM', ARGV[8], id) end
+        local err = ''
+        for _, reply in ipairs(replies) do
+            if type(reply) == 'table' and reply['err'] and err == '' then err = reply['err'] end
+        end
+        local payload, try, abort = replies[1], replies[2], replies[4] or 0
+        if type(payload) ~= 'string' then payload = '' end
+        if type(try) ~= 'number' then try = 0 end
+        if type(abort) ~= 'number' then abort = 0 end
+        taken[#taken + 1] = id
         taken[#taken + 1] = due[i + 1]
+        taken[#taken + 1] = payload
+        taken[#taken + 1] = try
+        taken[#taken + 1] = abort
+        taken[#taken + 1] = err
         room = room - 1
     end
 end
 return {waiting, taken}
 """
+_CLAIMED_FIELDS = 6  # a claimed job in the script's reply: id, score, then its first read
 _SERVICES = "gcal_services"
 _STAGED = "gcal_staged"
 
@@ -177,7 +204,9 @@ class GcalWorker(Worker):
 
     async def main(self) -> None:
         if self._pool is None:
-            self._pool = await tuned_arq_pool(self)  # arq's own, tuned (worker.redis_pool)
+            # arq's own, tuned (worker.redis_pool), answering run_job's first read from the
+            # claim (worker.first_read)
+            self._pool = FirstReadPool.sharing(await tuned_arq_pool(self))
         await super().main()
 
     async def _poll_iteration(self) -> None:
@@ -239,19 +268,33 @@ class GcalWorker(Worker):
                 int(self.in_progress_timeout_s * 1000),
                 room,
                 self.queue_read_limit,
+                job_key_prefix,
+                retry_key_prefix,
+                abort_jobs_ss if self.allow_abort_jobs else "",
             ],
         )
         # The rest wait for a freed slot (which then wakes this worker).
         self._backlog = bool(waiting)
         refused = False
-        for raw, score in zip(claimed[::2], claimed[1::2], strict=True):
+        for at in range(0, len(claimed), _CLAIMED_FIELDS):
+            raw, score, payload, job_try, aborted, error = claimed[at : at + _CLAIMED_FIELDS]
             job_id = await self._admit(raw)
             if job_id is None:
                 refused = True
                 continue
+            read = FirstRead(
+                job_id,
+                payload or None,
+                job_try,
+                bool(aborted),
+                error.decode(errors="replace"),
+                with_abort=self.allow_abort_jobs,
+            )
             await self.sem.acquire()
             self.job_counter += 1
-            task = self.loop.create_task(self.run_job(job_id, _enqueue_ms(score)))
+            task = self.loop.create_task(
+                self.run_job(job_id, _enqueue_ms(score)), context=handed(read)
+            )
             task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
             self.tasks[job_id] = task
         if refused and self._backlog:
