@@ -13,7 +13,8 @@ from redis.asyncio import Redis
 
 from tests.harness import Emulator
 from tests.pipeline import Pipeline, pipeline, wait_until_async
-from worker.arq_worker import _CLAIM
+from worker.arq_worker import _CLAIM, _CLAIMED_FIELDS
+from worker.first_read import TRY_COUNT_EXPIRY_S
 
 SLOW_POLL = {"worker_poll_delay": 30.0, "worker_max_jobs": 1}
 
@@ -113,10 +114,11 @@ class Claim:
     async def __call__(self, *, abort_set: str = "") -> dict[str, list[object]]:
         """Each claimed job's first read: [payload, try, aborted, error]."""
         args: list[str | int] = [in_progress_key_prefix, 10, 60_000, 10, 10]
-        args += [job_key_prefix, retry_key_prefix, abort_set]
+        args += [job_key_prefix, retry_key_prefix, abort_set, TRY_COUNT_EXPIRY_S]
         waiting, claimed = await self.script(keys=[self.queue], args=args)
         assert waiting == 0
-        fields = [claimed[at : at + 6] for at in range(0, len(claimed), 6)]
+        n = _CLAIMED_FIELDS
+        fields = [claimed[at : at + n] for at in range(0, len(claimed), n)]
         return {raw.decode(): [*rest] for raw, _score, *rest in fields}
 
 

@@ -51,7 +51,7 @@ from gcal.services import Services
 from jobs import wire
 from jobs.registry import JOBS
 from jobs.results import JobError, JobResult, record
-from worker.first_read import FirstRead, FirstReadPool, handed
+from worker.first_read import TRY_COUNT_EXPIRY_S, FirstRead, FirstReadPool, handed
 from worker.redis_pool import tuned_arq_pool
 from worker.reports import JobReports
 from worker.wake import Waker
@@ -63,14 +63,14 @@ UNKNOWN_JOB = "<unknown>"
 # arq's read of the queue, its start_jobs checks and each job's first read, as one script.
 # KEYS: the queue. ARGV: arq's in-progress key prefix, now (ms), in-progress timeout (ms), how
 # many to claim, how many due ids to look at (arq's queue_read_limit), arq's job and try-count
-# key prefixes, its abort set ("" when aborts are not allowed). Among the due ids, in score
-# order, it claims those no worker is running (no in-progress mark), setting the mark as arq's
-# own claim does, then runs the commands arq's run_job would send for the job next (see
-# worker.first_read). Returns {waiting, {job id, score, payload, try, aborted, error, ...}}:
-# waiting is 1 when an unclaimed id is left for lack of room. The ids are returned as found,
-# not validated: the caller answers the ones it refuses. Running jobs stay in the queue until
-# they end, so most of a busy queue's head is skipped here, in Redis, rather than sent to the
-# worker to be checked one by one.
+# key prefixes, its abort set ("" when aborts are not allowed), the try count's expiry (s).
+# Among the due ids, in score order, it claims those no worker is running (no in-progress
+# mark), setting the mark as arq's own claim does, then runs the commands arq's run_job would
+# send for the job next (see worker.first_read). Returns {waiting, {job id, score, payload,
+# try, aborted, error, ...}}: waiting is 1 when an unclaimed id is left for lack of room. The
+# ids are returned as found, not validated: the caller answers the ones it refuses. Running
+# jobs stay in the queue until they end, so most of a busy queue's head is skipped here, in
+# Redis, rather than sent to the worker to be checked one by one.
 _CLAIM = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'WITHSCORES', 'LIMIT', 0,
                        ARGV[5])
@@ -92,7 +92,7 @@ for i = 1, #due, 2 do
         local replies = {
             redis.pcall('GET', ARGV[6] .. id),
             redis.pcall('INCR', ARGV[7] .. id),
-            redis.pcall('EXPIRE', ARGV[7] .. id, 88400),  -- arq's literal (TRY_COUNT_EXPIRY_S)
+            redis.pcall('EXPIRE', ARGV[7] .. id, ARGV[9]),
         }
         if ARGV[8] ~= '' then replies[4] = redis.pcall('ZREM', ARGV[8], id) end
         local err = ''
@@ -271,6 +271,7 @@ class GcalWorker(Worker):
                 job_key_prefix,
                 retry_key_prefix,
                 abort_jobs_ss if self.allow_abort_jobs else "",
+                TRY_COUNT_EXPIRY_S,
             ],
         )
         # The rest wait for a freed slot (which then wakes this worker).
