@@ -105,6 +105,7 @@ class ApiResponse:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json; charset=UTF-8"
+    compact: bool = False  # the body is JSON without whitespace already (prettyPrint=false)
 
 
 def json_response(
@@ -265,7 +266,17 @@ async def dispatch(
         response = await route.handler(call)
     except ApiError as err:
         return error_response(err)
-    return response if selection is None else partial_response(response, selection)
+    compact = wants_compact(request.query)
+    if selection is None and (response.compact or not compact):
+        return response
+    return partial_response(response, selection, compact=compact)
+
+
+def wants_compact(query: MultiMapping[str]) -> bool:
+    """Whether a request asks for JSON without whitespace (``prettyPrint=false``). Google
+    "returns response with indentations and line breaks" unless told not to (calendar.v3.json;
+    the emulator's own default is json.dumps' spaces, without line breaks)."""
+    return (query.get("prettyPrint") or "").lower() == "false"
 
 
 def _selection(request: ApiRequest, method: str, strict: bool) -> Selection | None:
@@ -281,15 +292,24 @@ def _selection(request: ApiRequest, method: str, strict: bool) -> Selection | No
         raise invalid_parameter("fields", err.message) from err
 
 
-def partial_response(response: ApiResponse, selection: Selection) -> ApiResponse:
-    """A successful JSON response cut down to ``selection``; anything else as it is.
+def partial_response(
+    response: ApiResponse, selection: Selection | None, *, compact: bool = False
+) -> ApiResponse:
+    """A successful JSON response cut down to ``selection`` (None: all of it) and, with
+    ``compact`` (``prettyPrint=false``), written without whitespace; anything else as it is.
 
-    Only here is a page body decoded again: without ``fields`` events.list's joined item
-    bytes pass through untouched.
+    Only here is a page body decoded again: without ``fields`` or ``prettyPrint=false``
+    events.list's joined item bytes pass through untouched.
     """
     is_json = response.content_type.startswith("application/json")
     if not (200 <= response.status < 300 and response.body and is_json):
         return response
-    projected = fields.project(json.loads(response.body), selection)
-    response.body = json.dumps(projected).encode()
+    value = json.loads(response.body)
+    if selection is not None:
+        value = fields.project(value, selection)
+    response.body = json.dumps(value, separators=COMPACT if compact else None).encode()
+    response.compact = compact
     return response
+
+
+COMPACT = (",", ":")  # json.dumps' separators for prettyPrint=false

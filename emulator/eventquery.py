@@ -28,6 +28,7 @@ from typing import Any
 
 from multidict import MultiMapping
 
+from emulator.api import COMPACT, wants_compact
 from emulator.config import EmulatorConfig
 from emulator.cursors import Cursor, Key, page_token, parse_cursor, sync_seq, sync_token
 from emulator.errors import ApiError, bad_request, invalid_parameter, time_range_empty
@@ -75,6 +76,7 @@ class ListQuery:
     since: int | None = None  # the syncToken's sequence
     cursor: Cursor | None = None
     binding: str = ""
+    compact: bool = False  # prettyPrint=false: the page without whitespace
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,6 +184,7 @@ def parse_query(
         since=since,
         cursor=cursor,
         binding=binding,
+        compact=wants_compact(query),
     )
 
 
@@ -438,7 +441,10 @@ def list_events(calendar: Calendar, query: ListQuery, config: EmulatorConfig) ->
     if body is None:
         if len(pages.bodies) >= _PAGES_KEPT:
             pages.bodies.clear()
-        body = pages.bodies[query] = _list_events(calendar, query, config)
+        body = _list_events(calendar, query, config)
+        if query.compact:  # once per page and change, as the page itself
+            body = json.dumps(json.loads(body), separators=COMPACT).encode()
+        pages.bodies[query] = body
     return body
 
 

@@ -216,7 +216,7 @@ async def events_list(call: Call) -> ApiResponse:
     calendar = call.calendar()
     config = call.store.config
     query = parse_query(call.request.query, calendar, config, scope="events.list")
-    return ApiResponse(body=list_events(calendar, query, config))
+    return ApiResponse(body=list_events(calendar, query, config), compact=query.compact)
 
 
 @routes.get("/calendars/{calendarId}/events/{eventId}", "events.get", READ_EVENTS)

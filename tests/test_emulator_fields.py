@@ -124,6 +124,21 @@ async def test_without_fields_the_page_is_the_cached_items_unchanged(
     assert {"kind", "etag", "summary", "updated", "timeZone", "nextSyncToken"} <= set(page)
 
 
+@pytest.mark.parametrize("fields", [None, "items(id,summary),nextSyncToken"])
+async def test_pretty_print_false_answers_without_whitespace(
+    api: CalendarApi, fields: str | None
+) -> None:
+    """Google's ``prettyPrint`` (default true) indents; ``false`` answers in compact JSON."""
+    await api.insert(TIMED)
+    params = {} if fields is None else {"fields": fields}
+    _, spaced = await api.raw("GET", EVENTS, params=params)
+    _, compact = await api.raw("GET", EVENTS, params={**params, "prettyPrint": "false"})
+    page = json.loads(compact)
+    assert compact == json.dumps(page, separators=(",", ":")).encode()
+    assert page == json.loads(spaced)
+    assert spaced != compact
+
+
 async def test_wildcards(api: CalendarApi) -> None:
     created = await api.insert(TIMED)
     full = await api.ok("GET", EVENTS)
