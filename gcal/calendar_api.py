@@ -101,10 +101,14 @@ _PARSER = simdjson.Parser()
 
 
 def _parse_json(body: bytes) -> object:
+    """simdjson's document of ``body``; ValueError for anything simdjson will not read."""
     try:
         return _PARSER.parse(body)
-    except RuntimeError:  # an earlier document is still alive (simdjson's reuse check)
-        return simdjson.Parser().parse(body)
+    except RuntimeError:  # an earlier document is still alive (simdjson's reuse check)...
+        try:
+            return simdjson.Parser().parse(body)
+        except RuntimeError as err:  # ...or JSON it will not represent (an integer past 64 bits)
+            raise ValueError(str(err)) from err
 
 
 @dataclass(frozen=True)
@@ -124,28 +128,81 @@ class RawEventsPage:
         """An events.list answer; :class:`UpstreamUnavailable` if it is not one. The items
         are checked to be an array of objects by its first element only (the rest pass
         through as Google sent them)."""
-        try:
-            doc = _parse_json(body)
-            if not isinstance(doc, simdjson.Object):
-                raise UpstreamUnavailable("Google Calendar sent a response that is not an object")
-            items = doc.get("items")
-            if items is None:
-                items_json, count = b"[]", 0
-            elif isinstance(items, simdjson.Array):
-                mini: bytes | str = items.mini  # bytes (typed str in its stubs)
-                items_json = mini if isinstance(mini, bytes) else mini.encode()
-                count = len(items)
-                if count and not isinstance(items[0], simdjson.Object):
-                    raise UpstreamUnavailable("Google Calendar sent malformed items")
-            else:
+        return _spliced(body) or _copied(body)
+
+
+# Where a page's items array starts: the first key "items" whose value is an array. Usually
+# the top-level one; :func:`_spliced` proves it is before trusting it.
+_ITEMS_VALUE = re.compile(rb'"items"\s*:\s*(?=\[)')
+# Stands in for the items array while the rest of the page is parsed.
+_STAND_IN = "gcal-jobs: the items array"
+_STAND_IN_JSON = orjson.dumps(_STAND_IN)
+
+
+def _spliced(body: bytes) -> RawEventsPage | None:
+    """The page with its items array cut out of Google's bytes, or None where that cannot be
+    done safely (the caller then takes :func:`_copied`'s way).
+
+    The cut is proven, not guessed: the bytes around the candidate array, with a string
+    standing in for it, must parse as an object whose ``items`` is that string (so the
+    candidate sits exactly where the top-level ``items`` value does), and the candidate alone
+    must parse as an array. A JSON value put where another stood leaves a valid document
+    valid, so the page is checked whole: nothing Google sent goes unparsed, yet the events,
+    nearly all of a page, are parsed once and never serialized again (five times cheaper
+    than a minified copy of the parsed array, which a 250-event page spent most of its parse
+    on)."""
+    found = _ITEMS_VALUE.search(body)
+    if found is None:
+        return None
+    start, end = found.end(), body.rfind(b"]") + 1
+    try:
+        rest = orjson.loads(b"".join((body[:start], _STAND_IN_JSON, body[end:])))
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(rest, dict) or rest.get("items") != _STAND_IN:
+        return None
+    items_json = body[start:end]
+    try:
+        items = _parse_json(items_json)
+        if not isinstance(items, simdjson.Array):
+            return None
+        count = len(items)
+        if count and not isinstance(items[0], simdjson.Object):
+            raise UpstreamUnavailable("Google Calendar sent malformed items")
+    except ValueError:  # simdjson: the candidate is not one JSON value
+        return None
+    finally:
+        items = None  # a view into the shared parser: it may not outlive the parse
+    page_token, sync_token, time_zone = (
+        _text(rest.get(name)) for name in ("nextPageToken", "nextSyncToken", "timeZone")
+    )
+    return RawEventsPage(items_json, count, page_token, sync_token, time_zone)
+
+
+def _copied(body: bytes) -> RawEventsPage:
+    """The page parsed whole, its items array a minified copy made by simdjson."""
+    try:
+        doc = _parse_json(body)
+        if not isinstance(doc, simdjson.Object):
+            raise UpstreamUnavailable("Google Calendar sent a response that is not an object")
+        items = doc.get("items")
+        if items is None:
+            items_json, count = b"[]", 0
+        elif isinstance(items, simdjson.Array):
+            mini: bytes | str = items.mini  # bytes (typed str in its stubs)
+            items_json = mini if isinstance(mini, bytes) else mini.encode()
+            count = len(items)
+            if count and not isinstance(items[0], simdjson.Object):
                 raise UpstreamUnavailable("Google Calendar sent malformed items")
-            tokens = [doc.get(name) for name in ("nextPageToken", "nextSyncToken", "timeZone")]
-        except ValueError as err:  # simdjson: not JSON (truncated, an HTML error page...)
-            raise UpstreamUnavailable("Google Calendar sent a malformed response body") from err
-        finally:
-            doc = items = None  # views into the shared parser: none may outlive the parse
-        page_token, sync_token, time_zone = (_text(token) for token in tokens)
-        return cls(items_json, count, page_token, sync_token, time_zone)
+        else:
+            raise UpstreamUnavailable("Google Calendar sent malformed items")
+        tokens = [doc.get(name) for name in ("nextPageToken", "nextSyncToken", "timeZone")]
+    except ValueError as err:  # simdjson: not JSON (truncated, an HTML error page...)
+        raise UpstreamUnavailable("Google Calendar sent a malformed response body") from err
+    finally:
+        doc = items = None  # views into the shared parser: none may outlive the parse
+    page_token, sync_token, time_zone = (_text(token) for token in tokens)
+    return RawEventsPage(items_json, count, page_token, sync_token, time_zone)
 
 
 # Google's name for each request this client sends (HTTP method, path under the API base),
@@ -265,6 +322,9 @@ def _list_params(
         params.append(("pageToken", page_token))
     if fields is not None:
         params.append(("fields", fields))
+    # Google indents its JSON unless told not to: a page's events pass on as Google's bytes
+    # (RawEventsPage), so they come without whitespace: a fifth fewer bytes than indented.
+    params.append(("prettyPrint", "false"))
     return params
 
 

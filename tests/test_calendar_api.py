@@ -194,6 +194,17 @@ async def test_list_events_pages_with_the_same_query(rig: Rig) -> None:
     assert rig.emu.store.requests["events.list"] == 3
 
 
+async def test_a_raw_page_is_googles_compact_bytes(rig: Rig) -> None:
+    """Pages are asked for without Google's indentation (``prettyPrint=false``), and their
+    events pass on as those bytes."""
+    for day in (1, 2):
+        await rig.client.insert_event(USER, "primary", event_body(day))
+    page = await rig.client.list_events_raw(USER, "primary", EventQuery())
+    events = json.loads(page.items_json)
+    assert [event["summary"] for event in events] == ["Standup", "Standup"]
+    assert page.items_json == json.dumps(events, separators=(",", ":")).encode()
+
+
 async def test_list_events_time_window(rig: Rig) -> None:
     await rig.client.insert_event(USER, "primary", event_body(1, summary="in"))
     await rig.client.insert_event(USER, "primary", event_body(20, summary="out"))
