@@ -60,6 +60,7 @@ class JobClient:
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._pubsub: PubSub | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._subscribed = False  # Redis has confirmed the result subscription
 
     async def __aenter__(self) -> JobClient:
         return self
@@ -75,6 +76,7 @@ class JobClient:
     async def close(self) -> None:
         await cancel(self._listener)
         self._listener = None
+        self._subscribed = False
         if self._pubsub is not None:
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
             self._pubsub = None
@@ -91,6 +93,14 @@ class JobClient:
         Enqueueing an id that is queued, running, or has a result (kept 24 h) is a no-op that
         returns the same id: a producer retrying its own enqueue cannot run a job twice.
         """
+        job_id, _ = await self._queue(job, args, job_id)
+        return job_id
+
+    async def _queue(
+        self, job: str, args: BaseModel | Mapping[str, Any], job_id: str | None
+    ) -> tuple[str, bool]:
+        """:meth:`enqueue`'s work: the id, and whether the job was queued (False: the id was
+        known already)."""
         if job not in JOBS:
             raise ValueError(f"unknown job {job!r}; one of {', '.join(sorted(JOBS))}")
         kwargs = (
@@ -105,12 +115,12 @@ class JobClient:
         payload = serialize_job(job, (), kwargs, None, now, serializer=wire.dumps)
         # Known ids: queued or running (arq's payload), or with a result (arq keeps its copy
         # 5 minutes, ours 24 h). Idle workers are woken to read the queue now.
-        await self._enqueue(
+        queued = await self._enqueue(
             keys=[job_key_prefix + job_id, result_key_prefix + job_id, self._keys.result(job_id),
                   self._keys.queue],
             args=[payload, expires_extra_ms, now, job_id, self._keys.queue_wake],
         )  # fmt: skip
-        return job_id
+        return job_id, queued == 1
 
     # `timeout` as a parameter (ASYNC109): the wait is the whole point of these two calls.
     async def result(self, job_id: str, *, timeout: float) -> JobResult:  # noqa: ASYNC109
@@ -132,16 +142,21 @@ class JobClient:
         """Enqueue ``job`` and await its result."""
         job_id = job_id or uuid.uuid4().hex
         waiter = await self._watch(job_id)
+        # Subscribed before the job is queued, a new job's result is announced to this client:
+        # there is nothing to read before that (a known id's may be there already).
+        subscribed = self._subscribed
         try:
-            await self.enqueue(job, args, job_id=job_id)
-            return await self._await_result(job_id, waiter, timeout)
+            job_id, queued = await self._queue(job, args, job_id)
+            return await self._await_result(
+                job_id, waiter, timeout, read_first=not (queued and subscribed)
+            )
         finally:
             self._unwatch(job_id, waiter)
 
     async def _await_result(
-        self, job_id: str, waiter: asyncio.Future[None], within: float
+        self, job_id: str, waiter: asyncio.Future[None], within: float, *, read_first: bool = True
     ) -> JobResult:
-        raw = await self._redis.get(self._keys.result(job_id))
+        raw = await self._redis.get(self._keys.result(job_id)) if read_first else None
         if raw is None:
             async with asyncio.timeout(within):
                 await asyncio.shield(waiter)
@@ -177,10 +192,13 @@ class JobClient:
             async for message in pubsub.listen():
                 if message["type"] == "pmessage":
                     self._wake(message["data"])
+                elif message["type"] == "psubscribe":
+                    self._subscribed = True
         except RedisError as err:
             # Waiters time out; the next wait subscribes afresh. Wake them now so they re-read.
             log.warning("result subscription lost (%s); will resubscribe", type(err).__name__)
             self._pubsub = None
+            self._subscribed = False
             for waiters in self._waiters.values():
                 for waiter in waiters:
                     if not waiter.done():

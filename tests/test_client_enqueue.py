@@ -99,3 +99,39 @@ async def test_enqueue_refuses_unknown_jobs_and_bad_ids(redis: Redis, keys: Redi
         with pytest.raises(ValueError, match="job id"):
             await client.enqueue("list_calendars", {"user_id": "u"}, job_id="a:b")
     assert await redis.zcard(keys.queue) == 0
+
+
+async def gets(redis: Redis) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_get", {}).get("calls", 0))
+
+
+async def test_a_run_reads_its_new_jobs_result_once(redis: Redis, keys: RedisKeys) -> None:
+    """A client whose result subscription is confirmed awaits a job it has just queued
+    without reading first: the result cannot be there before the job is, and its
+    announcement reaches the client. One read a job, not two (and a known id is still read
+    at once: ``test_jobs``' finished-id test)."""
+
+    async def worker(wakes: Any) -> None:  # answers every job it is woken for
+        async for message in wakes.listen():
+            if message["type"] != "message":
+                continue
+            for job_id, _ in await redis.zpopmin(keys.queue, 100):
+                data = JobError.from_error(RateLimited("slow", retry_after=1))
+                result = JobResult.failure(job_id.decode(), "get_events", data)
+                await record(redis, keys, result, Notifier(redis, keys))
+
+    async with redis.pubsub() as wakes, JobClient(redis, keys) as client:
+        await wakes.subscribe(keys.queue_wake)
+        answering = asyncio.create_task(worker(wakes))
+        try:
+            first = await client.run("get_events", ARGS, job_id=an_id(keys), timeout=10)
+            assert first.error is not None  # the first run may read first: not yet confirmed
+            before = await gets(redis)
+            for _ in range(5):
+                job_id = an_id(keys)
+                result = await client.run("get_events", ARGS, job_id=job_id, timeout=10)
+                assert (result.job_id, result.ok) == (job_id, False)
+            assert await gets(redis) - before == 5
+        finally:
+            answering.cancel()
