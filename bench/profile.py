@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import uvloop
+
 from bench.emulator_rate import cpu_seconds
 from bench.jobs_env import JOB_TIMEOUT, bench_env
 from bench.jobs_rate import get_events_job
@@ -80,7 +82,7 @@ def py_spy() -> str:
 
 def run(*, job: str, page: int, latency_ms: int, seconds: float, label: str, out: Path) -> Path:
     """Profile, write the summary to ``out``, print it; returns the file."""
-    raw, done, cpu, wall = asyncio.run(
+    raw, done, cpu, wall = uvloop.run(
         _record(py_spy(), job=job, page=page, latency_ms=latency_ms, seconds=seconds)
     )
     out.mkdir(parents=True, exist_ok=True)
