@@ -198,7 +198,8 @@ class Comparison:
         print(
             f"compare: repeat {repeat + 1}, ours, one worker vs two, get_events 10 +50 ms: "
             f"{scaling.one_jobs_per_s:.0f} vs {scaling.two_jobs_per_s:.0f} jobs/s, "
-            f"{scaling.ratio:.2f}x",
+            f"{scaling.ratio:.2f}x; both on the worker's core "
+            f"{scaling.two_one_core_jobs_per_s:.0f} jobs/s, {scaling.ratio_one_core:.2f}x",
             file=sys.stderr,
             flush=True,
         )

@@ -254,6 +254,17 @@ def build(
             "one_jobs_per_s": median(s.one_jobs_per_s for s in scaling),
             "two_jobs_per_s": median(s.two_jobs_per_s for s in scaling),
             "ratio": median(s.ratio for s in scaling),
+            "two_one_core_jobs_per_s": median(s.two_one_core_jobs_per_s for s in scaling),
+            "ratio_one_core": median(s.ratio_one_core for s in scaling),
+            # How busy each core was (%): with the second worker on CPU 0, and with both on 1.
+            "two_worker_core_busy_percent": median(s.two_cores_busy[0] for s in scaling),
+            "two_other_core_busy_percent": median(s.two_cores_busy[1] for s in scaling),
+            "two_one_core_worker_core_busy_percent": median(
+                s.two_one_core_cores_busy[0] for s in scaling
+            ),
+            "two_one_core_other_core_busy_percent": median(
+                s.two_one_core_cores_busy[1] for s in scaling
+            ),
         }
     return {
         "benchmark": "compare",
@@ -265,7 +276,10 @@ def build(
         "summary": summary,
         "cells": [dataclasses.asdict(c) for c in cells],
         "idle": [dataclasses.asdict(i) for i in idle],
-        "scaling": [{**dataclasses.asdict(s), "ratio": s.ratio} for s in scaling or []],
+        "scaling": [
+            {**dataclasses.asdict(s), "ratio": s.ratio, "ratio_one_core": s.ratio_one_core}
+            for s in scaling or []
+        ],
         "sync": sync,
         "worker_exits": worker_exits,
     }
@@ -357,10 +371,16 @@ def table(result: dict[str, Any]) -> str:
     scaling = summary.get("scaling")
     if scaling:
         lines.append(
-            f"Two worker processes against one (ours, get_events 10 at +50 ms; the second "
-            f"worker shares CPU 0 with the emulator and the driver): "
-            f"{_num(scaling['two_jobs_per_s'])} against {_num(scaling['one_jobs_per_s'])} "
-            f"jobs/s, {_num(scaling['ratio'], 2)}x"
+            f"Two worker processes against one (ours, get_events 10 at +50 ms): "
+            f"{_num(scaling['one_jobs_per_s'])} jobs/s for one; the second on CPU 0 with the "
+            f"emulator, Redis and the driver, {_num(scaling['two_jobs_per_s'])} jobs/s, "
+            f"{_num(scaling['ratio'], 2)}x (cores busy "
+            f"{_num(scaling['two_worker_core_busy_percent'])} / "
+            f"{_num(scaling['two_other_core_busy_percent'])} %); both on the worker's core, "
+            f"{_num(scaling['two_one_core_jobs_per_s'])} jobs/s, "
+            f"{_num(scaling['ratio_one_core'], 2)}x (cores busy "
+            f"{_num(scaling['two_one_core_worker_core_busy_percent'])} / "
+            f"{_num(scaling['two_one_core_other_core_busy_percent'])} %)"
         )
     lines.append(
         "busy: the worker's CPU over wall time at saturation; others: every other process's "

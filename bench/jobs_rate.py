@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from arq.connections import ArqRedis
 
+from bench.cores import CoresBusy
 from bench.emulator_rate import cpu_seconds
 from bench.jobs_env import JOB_TIMEOUT, SEEDED_EVENTS, WINDOW, JobsEnv, bench_env
 from bench.load import ArqCompletions, Rate, lanes, measure
@@ -103,14 +104,24 @@ class PollDelay:
 
 @dataclass(frozen=True)
 class Scaling:
-    """+50 ms, 10-event get_events: jobs/s of one worker process, and of two."""
+    """+50 ms, 10-event get_events: jobs/s of one worker process, and of two: the second on
+    the other core (beside the emulator, Redis and the driver), then both on the worker's
+    core; with how busy both cores were in each run (worker's core, other core; %)."""
 
     one_jobs_per_s: float
     two_jobs_per_s: float
+    two_one_core_jobs_per_s: float
+    one_cores_busy: tuple[float, float]
+    two_cores_busy: tuple[float, float]
+    two_one_core_cores_busy: tuple[float, float]
 
     @property
     def ratio(self) -> float:
         return self.two_jobs_per_s / self.one_jobs_per_s
+
+    @property
+    def ratio_one_core(self) -> float:
+        return self.two_one_core_jobs_per_s / self.one_jobs_per_s
 
 
 @dataclass
@@ -217,23 +228,33 @@ class Run:
         return results
 
     async def scaling(self) -> Scaling:
-        """One worker process (CPU 1), then two (CPU 1, and CPU 0 beside the emulator: the
-        machine has two cores), on 10-event get_events at +50 ms, each with ``2 x max_jobs``
-        jobs in flight per worker."""
+        """One worker process (CPU 1); two (CPU 1, and CPU 0 beside the emulator: the machine
+        has two cores); two on CPU 1. 10-event get_events at +50 ms, ``2 x max_jobs`` jobs in
+        flight per worker.
+
+        At +50 ms a worker is bound by its ``max_jobs`` jobs in flight, not by its core
+        (about half busy), so a second process adds as much on the same core as on another,
+        until that core is full; on the other core it competes with the emulator, Redis and
+        the driver, which a 2-core machine cannot keep off it."""
         await self.env.set_latency(self.http, 50, endpoint="events.list")
         one = get_events_job(self.env, self.client, PAGE_SIZES[0])
+
+        async def rate(workers: int) -> tuple[float, tuple[float, float]]:
+            await lanes(workers * self.width, 30, workers * self.width, one)  # warm-up
+            cores = CoresBusy()
+            jobs, wall = await lanes(self.plan.jobs, self.plan.seconds, workers * self.width, one)
+            return jobs / wall, cores.percent()
+
         try:
             async with self.env.worker("gcal"):
-                await lanes(self.width, 30, self.width, one)  # warm-up
-                jobs, wall = await lanes(self.plan.jobs, self.plan.seconds, self.width, one)
-                alone = jobs / wall
+                alone = await rate(1)
             async with self.env.worker("gcal"), self.env.worker("gcal", 0):
-                await lanes(2 * self.width, 30, 2 * self.width, one)
-                jobs, wall = await lanes(self.plan.jobs, self.plan.seconds, 2 * self.width, one)
-                together = jobs / wall
+                spread = await rate(2)
+            async with self.env.worker("gcal"), self.env.worker("gcal"):
+                stacked = await rate(2)
         finally:
             await self.env.set_latency(self.http, 0)
-        return Scaling(alone, together)
+        return Scaling(alone[0], spread[0], stacked[0], alone[1], spread[1], stacked[1])
 
     async def poll_delays(self) -> list[PollDelay]:
         pause = random.Random(1)  # noqa: S311 - a reproducible phase, not a secret
@@ -314,7 +335,9 @@ def report(result: JobsReport, plan: Plan) -> None:
     scaling = result.scaling
     print(
         f"\nscaling, 10-event get_events at +50 ms: one worker {scaling.one_jobs_per_s:.0f} "
-        f"jobs/s, two workers {scaling.two_jobs_per_s:.0f} jobs/s: {scaling.ratio:.2f}x"
+        f"jobs/s; two workers, one on each core, {scaling.two_jobs_per_s:.0f} jobs/s: "
+        f"{scaling.ratio:.2f}x; both on the worker's core, "
+        f"{scaling.two_one_core_jobs_per_s:.0f} jobs/s: {scaling.ratio_one_core:.2f}x"
     )
     print(
         f"\npoll delay: idle worker CPU over {plan.idle_seconds:g} s, and enqueue-to-result "
