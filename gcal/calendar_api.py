@@ -148,9 +148,9 @@ def _spliced(body: bytes) -> RawEventsPage | None:
     candidate sits exactly where the top-level ``items`` value does), and the candidate alone
     must parse as an array. A JSON value put where another stood leaves a valid document
     valid, so the page is checked whole: nothing Google sent goes unparsed, yet the events,
-    nearly all of a page, are parsed once and never serialized again (five times cheaper
-    than a minified copy of the parsed array, which a 250-event page spent most of its parse
-    on)."""
+    nearly all of a page, are parsed once and never written again (a third of the cost of
+    parsing the page and taking a minified copy of its array, which cost more than the
+    parse)."""
     found = _ITEMS_VALUE.search(body)
     if found is None:
         return None
