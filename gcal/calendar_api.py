@@ -166,6 +166,8 @@ def _spliced(body: bytes) -> RawEventsPage | None:
         items = _parse_json(items_json)
         if not isinstance(items, simdjson.Array):
             return None
+        # Checked here, not in a helper shared with _copied: a helper's frame, kept by the
+        # traceback of its error, would hold the array and block the shared parser's reuse.
         count = len(items)
         if count and not isinstance(items[0], simdjson.Object):
             raise UpstreamUnavailable("Google Calendar sent malformed items")
@@ -173,9 +175,7 @@ def _spliced(body: bytes) -> RawEventsPage | None:
         return None
     finally:
         items = None  # a view into the shared parser: it may not outlive the parse
-    page_token, sync_token, time_zone = (
-        _text(rest.get(name)) for name in ("nextPageToken", "nextSyncToken", "timeZone")
-    )
+    page_token, sync_token, time_zone = (_optional_str(rest, name) for name in _PAGE_TOKENS)
     return RawEventsPage(items_json, count, page_token, sync_token, time_zone)
 
 
@@ -196,13 +196,16 @@ def _copied(body: bytes) -> RawEventsPage:
                 raise UpstreamUnavailable("Google Calendar sent malformed items")
         else:
             raise UpstreamUnavailable("Google Calendar sent malformed items")
-        tokens = [doc.get(name) for name in ("nextPageToken", "nextSyncToken", "timeZone")]
+        tokens = [doc.get(name) for name in _PAGE_TOKENS]
     except ValueError as err:  # simdjson: not JSON (truncated, an HTML error page...)
         raise UpstreamUnavailable("Google Calendar sent a malformed response body") from err
     finally:
         doc = items = None  # views into the shared parser: none may outlive the parse
     page_token, sync_token, time_zone = (_text(token) for token in tokens)
     return RawEventsPage(items_json, count, page_token, sync_token, time_zone)
+
+
+_PAGE_TOKENS = ("nextPageToken", "nextSyncToken", "timeZone")  # a page's fields beside its items
 
 
 # Google's name for each request this client sends (HTTP method, path under the API base),

@@ -93,14 +93,13 @@ class JobClient:
         Enqueueing an id that is queued, running, or has a result (kept 24 h) is a no-op that
         returns the same id: a producer retrying its own enqueue cannot run a job twice.
         """
-        job_id, _ = await self._queue(job, args, job_id)
+        job_id = job_id or uuid.uuid4().hex
+        await self._queue(job, args, job_id)
         return job_id
 
-    async def _queue(
-        self, job: str, args: BaseModel | Mapping[str, Any], job_id: str | None
-    ) -> tuple[str, bool]:
-        """:meth:`enqueue`'s work: the id, and whether the job was queued (False: the id was
-        known already)."""
+    async def _queue(self, job: str, args: BaseModel | Mapping[str, Any], job_id: str) -> bool:
+        """:meth:`enqueue`'s work: whether the job was queued (False: the id was known
+        already)."""
         if job not in JOBS:
             raise ValueError(f"unknown job {job!r}; one of {', '.join(sorted(JOBS))}")
         kwargs = (
@@ -108,7 +107,6 @@ class JobClient:
             if isinstance(args, BaseModel)
             else dict(args)
         )
-        job_id = job_id or uuid.uuid4().hex
         if not JOB_ID_RE.fullmatch(job_id):
             raise ValueError(f"a job id must be {JOB_ID_RULE}")
         now = timestamp_ms()
@@ -120,7 +118,7 @@ class JobClient:
                   self._keys.queue],
             args=[payload, expires_extra_ms, now, job_id, self._keys.queue_wake],
         )  # fmt: skip
-        return job_id, queued == 1
+        return bool(queued == 1)
 
     # `timeout` as a parameter (ASYNC109): the wait is the whole point of these two calls.
     async def result(self, job_id: str, *, timeout: float) -> JobResult:  # noqa: ASYNC109
@@ -146,7 +144,7 @@ class JobClient:
         # there is nothing to read before that (a known id's may be there already).
         subscribed = self._subscribed
         try:
-            job_id, queued = await self._queue(job, args, job_id)
+            queued = await self._queue(job, args, job_id)
             return await self._await_result(
                 job_id, waiter, timeout, read_first=not (queued and subscribed)
             )

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from gcal.errors import RateLimited
 from gcal.keys import RedisKeys
 from gcal.notifications import Notifier
+from gcal.tasks import cancel
 from jobs import wire
 from jobs.client import JobClient
 from jobs.results import JobError, JobResult, record
@@ -134,4 +135,4 @@ async def test_a_run_reads_its_new_jobs_result_once(redis: Redis, keys: RedisKey
                 assert (result.job_id, result.ok) == (job_id, False)
             assert await gets(redis) - before == 5
         finally:
-            answering.cancel()
+            await cancel(answering)
