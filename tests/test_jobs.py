@@ -4,6 +4,7 @@ result key + notification, for every job and every error path."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import pickle
 import time
@@ -14,6 +15,7 @@ from unittest.mock import ANY
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline as RedisPipeline
 
 from emulator.faults import FaultRule
 from gcal.crypto import Cipher, generate_key
@@ -472,6 +474,34 @@ async def test_enqueueing_a_finished_job_id_again_does_not_run_it_again(pipe: Pi
     again = await pipe.client.run("list_calendars", {"user_id": "u1"}, job_id=job_id, timeout=10)
     assert again == first
     assert pipe.emulator.store.requests["calendarList.list"] == 1
+
+
+async def test_a_jobs_events_are_not_held_while_its_result_is_written(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under load a job can wait long for Redis to take its result; all it should hold then is
+    # the encoded result, not the page of events it was made from as well (twice the memory).
+    assert (await pipe.run("create_event", {"user_id": "u1", "event": EVENT})).ok
+    alive_at_write: list[int] = []
+    execute = RedisPipeline.execute
+
+    async def watched(self: RedisPipeline, raise_on_error: bool = True) -> list[Any]:
+        writes_a_result = any(
+            args[0] == "SET" and str(args[1]).startswith(pipe.keys.result(""))
+            for args, _ in self.command_stack
+        )
+        if writes_a_result:
+            alive_at_write.append(
+                sum(isinstance(o, JobResult) and o.job == "get_events" for o in gc.get_objects())
+            )
+        return await execute(self, raise_on_error)
+
+    monkeypatch.setattr(RedisPipeline, "execute", watched)
+    window = {"time_min": "2026-12-01T00:00:00Z", "time_max": "2026-12-02T00:00:00Z"}
+    result = await pipe.run("get_events", {"user_id": "u1", **window})
+    assert result.data is not None
+    assert [e["summary"] for e in result.data["events"]] == ["Planning"]
+    assert alive_at_write == [0]
 
 
 # Projections ----------------------------------------------------------------------------------

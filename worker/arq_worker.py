@@ -354,6 +354,9 @@ class GcalWorker(Worker):
             return
         async with self.pool.pipeline(transaction=True) as tr:
             stage(tr)
+            # The result is encoded on ``tr`` now; what it was made from (a page of events)
+            # is not kept while Redis answers, which can take long under load.
+            del stage
             delete_keys = [in_progress_key_prefix + job_id] if keep_in_progress is None else []
             if keep_in_progress is not None:
                 tr.pexpire(in_progress_key_prefix + job_id, int(keep_in_progress * 1000))
