@@ -15,7 +15,7 @@ For each job (get_events reading one 10- or 250-event page, create_event with a 
 idempotency key) at +0 and +50 ms of emulator latency (every Calendar endpoint), each stack
 gets a fresh worker (``--smoke``: one per stack), warmed up, and is measured:
 
-* saturation: ``2 x max_jobs`` (160) jobs in flight, closed loop (``bench.load``): jobs/s and
+* saturation: ``2 x max_jobs`` (320) jobs in flight, closed loop (``bench.load``): jobs/s and
   the worker's CPU ms per job (all its threads, from ``/proc``);
 * latency: open loop (``bench.open_loop``) at 50 % and 80 % of *ours'* saturation rate in the
   same repeat, Poisson arrivals (the same schedule for every stack): p50/p99 from enqueue to
