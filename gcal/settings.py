@@ -140,7 +140,7 @@ class Settings(BaseSettings):
     job_timeout: float = Field(default=120.0, gt=1, description="Seconds one job try may run.")
     job_max_tries: int = Field(default=8, ge=1, description="Runs of one job, retries included.")
     # 160: at Google's latencies a worker waits more than it works; a job waiting on Google
-    # holds no page, so memory grows little with this (bench/: peak RSS 108-110 MiB on
+    # holds no page, so memory grows little with this (bench/: peak RSS 109-113 MiB on
     # 250-event pages at 160).
     worker_max_jobs: int = Field(default=160, ge=1, description="Concurrent jobs per worker.")
     worker_event_loop: Literal["uvloop", "asyncio"] = Field(
