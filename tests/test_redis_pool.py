@@ -5,9 +5,12 @@ pool-wide lock, still checked, against a real server."""
 from __future__ import annotations
 
 import asyncio
+import select
 from collections.abc import AsyncIterator
 
 import pytest
+import uvloop
+from redis._parsers.hiredis import _AsyncHiredisParser
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
 from redis.exceptions import DataError
@@ -102,6 +105,85 @@ async def test_many_tasks_share_the_unlocked_pool(redis_url: str) -> None:
         assert await client.lpop("pool:never") == b"late"  # not eaten by the cancelled BLPOP
     finally:
         await client.aclose()
+
+
+async def _readable(connection: PackedConnection) -> None:
+    """Until the connection's socket, or its stream, holds the reply to a command sent."""
+
+    def arrived() -> bool:
+        assert connection._reader is not None
+        assert connection._writer is not None
+        if getattr(connection._reader, "_buffer", b""):
+            return True
+        poller = select.poll()
+        poller.register(connection._writer.get_extra_info("socket").fileno(), select.POLLIN)
+        return bool(poller.poll(0))
+
+    async with asyncio.timeout(10):
+        while not arrived():  # noqa: ASYNC110 - the loop reads the socket meanwhile
+            await asyncio.sleep(0)
+
+
+async def _unread_and_closed_connections_are_not_handed_out(redis_url: str) -> list[str]:
+    """A tuned pool hands out a clean connection, and neither one holding a reply nobody
+    read (the reply still in the socket, where redis-py's own check misses it) nor one the
+    server closed; returns the cases that took redis-py's own check (a read that waits a
+    loop iteration)."""
+    client, other = Redis.from_url(redis_url), Redis.from_url(redis_url)
+    await tune_pool(client)
+    await tune_pool(other)
+    pool = client.connection_pool
+    assert isinstance(pool, UnlockedConnectionPool)
+    checked: list[str] = []
+    slow = _AsyncHiredisParser.can_read_destructive
+    case = ""
+
+    async def watched(parser: _AsyncHiredisParser) -> bool:
+        checked.append(case)
+        found: bool = await slow(parser)  # type: ignore[no-untyped-call]
+        return found
+
+    _AsyncHiredisParser.can_read_destructive = watched  # type: ignore[method-assign]
+    try:
+        await client.set("pool:k", "v")
+        case = "clean"
+        assert await client.get("pool:k") == b"v"
+
+        case = "unread"
+        connection = await pool.get_connection()
+        assert isinstance(connection, PackedConnection)
+        await connection.send_command("ECHO", "left over")
+        await _readable(connection)
+        await pool.release(connection)
+        # The reply left over is not taken for this command's.
+        assert await client.get("pool:k") == b"v"
+
+        case = "closed"
+        connection = await pool.get_connection()
+        assert isinstance(connection, PackedConnection)
+        await connection.send_command("CLIENT ID")
+        client_id = await connection.read_response()
+        await pool.release(connection)
+        await other.execute_command("CLIENT KILL ID", client_id)
+        await _readable(connection)  # the server's close
+        assert await client.get("pool:k") == b"v"
+        await client.delete("pool:k")
+    finally:
+        _AsyncHiredisParser.can_read_destructive = slow  # type: ignore[method-assign]
+        await client.aclose()
+        await other.aclose()
+    return checked
+
+
+async def test_a_connection_with_something_left_to_read_is_not_handed_out(
+    redis_url: str,
+) -> None:
+    # Each is looked at without waiting: redis-py's reading check is never needed.
+    assert await _unread_and_closed_connections_are_not_handed_out(redis_url) == []
+
+
+def test_the_same_on_uvloop_the_workers_loop(redis_url: str) -> None:
+    assert uvloop.run(_unread_and_closed_connections_are_not_handed_out(redis_url)) == []
 
 
 @pytest.fixture
