@@ -232,10 +232,11 @@ class Run:
         has two cores); two on CPU 1. 10-event get_events at +50 ms, ``2 x max_jobs`` jobs in
         flight per worker.
 
-        At +50 ms a worker is bound by its ``max_jobs`` jobs in flight, not by its core
-        (about half busy), so a second process adds as much on the same core as on another,
-        until that core is full; on the other core it competes with the emulator, Redis and
-        the driver, which a 2-core machine cannot keep off it."""
+        A worker bound by its ``max_jobs`` jobs in flight rather than its core leaves room
+        for a second process on the same core; one that fills its core leaves none there, and
+        on the other core a second competes with the emulator, Redis and the driver, which a
+        2-core machine cannot keep off it. Both arrangements are measured, with how busy each
+        core was."""
         await self.env.set_latency(self.http, 50, endpoint="events.list")
         one = get_events_job(self.env, self.client, PAGE_SIZES[0])
 

@@ -131,6 +131,7 @@ class RawEventsPage:
         return _spliced(body) or _copied(body)
 
 
+_PAGE_TOKENS = ("nextPageToken", "nextSyncToken", "timeZone")  # a page's fields beside its items
 # Where a page's items array starts: the first key "items" whose value is an array. Usually
 # the top-level one; :func:`_spliced` proves it is before trusting it.
 _ITEMS_VALUE = re.compile(rb'"items"\s*:\s*(?=\[)')
@@ -203,9 +204,6 @@ def _copied(body: bytes) -> RawEventsPage:
         doc = items = None  # views into the shared parser: none may outlive the parse
     page_token, sync_token, time_zone = (_text(token) for token in tokens)
     return RawEventsPage(items_json, count, page_token, sync_token, time_zone)
-
-
-_PAGE_TOKENS = ("nextPageToken", "nextSyncToken", "timeZone")  # a page's fields beside its items
 
 
 # Google's name for each request this client sends (HTTP method, path under the API base),
