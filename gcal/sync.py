@@ -48,7 +48,7 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from gcal.calendar_api import CalendarClient, EventsPage
-from gcal.errors import FullSyncRequired, InvalidRequest, Throttled
+from gcal.errors import FullSyncRequired, InvalidRequest, NotFound, Throttled
 from gcal.event_queries import BASIC_EVENT_FIELDS, EventQuery
 from gcal.keys import RedisKeys
 from gcal.notifications import (
@@ -177,11 +177,14 @@ class CalendarSync:
         return self._parse(raw)[0] if raw is not None else None
 
     async def run(self, user_id: str, calendar_id: str) -> SyncOutcome:
+        """Sync one of the user's synced calendars (:mod:`gcal.sync_schedule`); NotFound for
+        another."""
         outcome = SyncOutcome()
         state_key = self._keys.sync_state(user_id, calendar_id)
+        first_read = [await self._first_read(user_id, calendar_id)]
         first = True
         while True:
-            stored = await self._redis.get(state_key)
+            stored = first_read.pop() if first_read else await self._redis.get(state_key)
             state, reset = self._parse(stored)
             if reset is not None:
                 await self._reset(user_id, calendar_id, reset)
@@ -211,6 +214,22 @@ class CalendarSync:
                 await self._advance(state_key, stored, following)
             if last:
                 return outcome
+
+    async def _first_read(self, user_id: str, calendar_id: str) -> bytes | None:
+        """The stored state, if the calendar is one the workers sync (one round trip)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.sismember(self._keys.sync_calendars(user_id), calendar_id)
+            pipe.get(self._keys.sync_state(user_id, calendar_id))
+            synced, stored = await pipe.execute()
+        if not synced:
+            # Under another id ("primary" for the email) or after the calendar left the list,
+            # its state would be a second one: every event announced again, and kept after a
+            # disconnect.
+            raise NotFound(
+                "the workers do not sync this calendar of the user; "
+                "use its id from the calendar list"
+            )
+        return stored  # type: ignore[no-any-return]  # redis-py's pipeline replies are Any
 
     async def _commit(
         self,

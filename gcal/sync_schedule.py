@@ -11,8 +11,9 @@ Three Redis structures, each of fixed name (:mod:`gcal.keys`):
 
 The workers claim due members atomically (a Lua script in :mod:`worker.scheduler` that also
 enqueues the job), so several workers, with clocks that disagree, never start a second sync
-of a member whose lease is held: all times are Redis's. A job ends by :meth:`release` of its
-own lease. A lease a lost job never releases lapses after ``LEASE_SECONDS``.
+of a member whose lease is held: all times are Redis's. A job gives back its own lease in the
+transaction that writes its result (:meth:`SyncSchedule.stage_release`). A lease a lost job
+never gives back lapses after ``LEASE_SECONDS``.
 
     schedule.add_user("user-42")                 # a new link: its calendar list is due now
     schedule.request_now("user-42", "primary")   # a push notification: sync soon
@@ -24,6 +25,7 @@ import logging
 from collections.abc import Iterable
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from gcal.keys import RedisKeys
 
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 3600
 CALENDAR_LIST = ""  # the calendar id that stands for the user's calendar list
 
-# KEYS: running, jobs, due. ARGV: member, job id, next due in ms from now (0: leave as is).
+# KEYS: running, jobs. ARGV: member, the id of the job that ended.
 _RELEASE = """
 if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then
     return 0
@@ -41,6 +43,20 @@ end
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[1], ARGV[1])
 return 1
+"""
+# KEYS: due, the user's synced calendars. ARGV: the user's calendar-list member. Returns the
+# calendars that were synced.
+_FORGET_USER = """
+local calendars = redis.call('SMEMBERS', KEYS[2])
+local members = {ARGV[1]}
+for _, calendar in ipairs(calendars) do
+    members[#members + 1] = ARGV[1] .. calendar
+end
+for first = 1, #members, 1000 do
+    redis.call('ZREM', KEYS[1], unpack(members, first, math.min(first + 999, #members)))
+end
+redis.call('DEL', KEYS[2])
+return calendars
 """
 
 
@@ -60,7 +76,7 @@ class SyncSchedule:
     def __init__(self, redis: Redis, keys: RedisKeys) -> None:
         self._redis = redis
         self._keys = keys
-        self._release = redis.register_script(_RELEASE)
+        self._forget_user = redis.register_script(_FORGET_USER)
 
     async def add_user(self, user_id: str) -> None:
         """A newly linked user: read the calendar list now (its calendars follow)."""
@@ -72,13 +88,6 @@ class SyncSchedule:
             self._keys.sync_calendars(user_id)
         )
         return {c.decode() for c in found}
-
-    async def syncs(self, user_id: str, calendar_id: str) -> bool:
-        """Whether the calendar is one of the user's synced calendars."""
-        found = await self._redis.sismember(  # type: ignore[misc]  # redis-py's union
-            self._keys.sync_calendars(user_id), calendar_id
-        )
-        return bool(found)
 
     async def add_calendars(self, user_id: str, calendar_ids: Iterable[str]) -> None:
         """Sync these calendars of the user from now on, the first time at once."""
@@ -103,13 +112,19 @@ class SyncSchedule:
 
     async def forget_user(self, user_id: str) -> set[str]:
         """Stop syncing anything of the user; the calendars that were synced."""
-        calendars = await self.calendars(user_id)
-        members = [member(user_id), *(member(user_id, c) for c in calendars)]
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zrem(self._keys.sync_due, *members)
-            pipe.delete(self._keys.sync_calendars(user_id))
-            await pipe.execute()
-        return calendars
+        found: list[bytes] = await self._forget_user(
+            keys=self._forget_user_keys(user_id), args=[member(user_id)]
+        )
+        return {c.decode() for c in found}
+
+    def stage_forget_user(self, pipe: Pipeline, user_id: str) -> None:
+        """:meth:`forget_user`, queued on ``pipe`` (a transaction the caller runs)."""
+        keys = self._forget_user_keys(user_id)
+        # EVAL, not EVALSHA: inside MULTI a script Redis no longer holds could not be loaded.
+        pipe.eval(_FORGET_USER, len(keys), *keys, member(user_id))
+
+    def _forget_user_keys(self, user_id: str) -> list[str]:
+        return [self._keys.sync_due, self._keys.sync_calendars(user_id)]
 
     async def request_now(self, user_id: str, calendar_id: str) -> bool:
         """Make a synced calendar due now (a push notification); whether it is synced. A
@@ -124,10 +139,15 @@ class SyncSchedule:
             is not None
         )
 
-    async def release(self, user_id: str, calendar_id: str, job_id: str) -> bool:
-        """The job ``job_id`` ended: give back its lease (if it still holds it)."""
-        keys = [self._keys.sync_running, self._keys.sync_jobs, self._keys.sync_due]
-        return bool(await self._release(keys=keys, args=[member(user_id, calendar_id), job_id]))
+    def stage_release(self, pipe: Pipeline, user_id: str, calendar_id: str, job_id: str) -> None:
+        """The job ``job_id`` ended: give back its lease (if it still holds it), in ``pipe``,
+        the transaction that writes the job's result."""
+        keys = self._lease_keys
+        pipe.eval(_RELEASE, len(keys), *keys, member(user_id, calendar_id), job_id)
+
+    @property
+    def _lease_keys(self) -> list[str]:
+        return [self._keys.sync_running, self._keys.sync_jobs]
 
     async def due_in(self, user_id: str, calendar_id: str) -> float | None:
         """Seconds until the calendar's next sync is due (negative: overdue), or None."""

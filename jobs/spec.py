@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
+from redis.asyncio.client import Pipeline
 
 from gcal.errors import ScopeMissing
 from gcal.scopes import ScopeNeed, lacking, needs_applied
@@ -43,8 +44,10 @@ class JobRun:
 
 
 Handler = Callable[[Services, A, JobRun], Awaitable[D]]
-# Called once a job has ended, with its final result (never after a deferral).
-Ending = Callable[[Services, A, JobRun, JobResult], Awaitable[None]]
+# Called once a job has its final result (never after a deferral), to queue on ``Pipeline``,
+# the transaction that writes the result, what ends with the job: what it held is let go in
+# the same step as its result is written, never one without the other.
+Ending = Callable[[Services, A, JobRun, JobResult, Pipeline], None]
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ def job(
     ended: Ending[Any] | None = None,
 ) -> Callable[[Handler[A, D]], JobSpec[A, D]]:
     """Declare the decorated coroutine function as a job (see the module docstring).
-    ``ended`` runs once the job has its final result (to release what it held)."""
+    ``ended`` queues, with the job's final result, the release of what it held (:data:`Ending`)."""
 
     def declare(handler: Handler[A, D]) -> JobSpec[A, D]:
         hints = typing.get_type_hints(handler)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 
 from pydantic import BaseModel, Field, ValidationError
+from redis.asyncio.client import Pipeline
 
-from gcal.errors import NotFound
 from gcal.scalars import CalendarId
 from gcal.scopes import READ_CALENDAR_LIST, READ_EVENTS
 from gcal.services import Services
@@ -31,13 +31,13 @@ class _CalendarId(BaseModel):
     id: CalendarId
 
 
-async def _release(
-    s: Services, user_id: str, calendar_id: str, run: JobRun, result: JobResult
+def _release(
+    s: Services, pipe: Pipeline, *, user_id: str, calendar_id: str, run: JobRun, result: JobResult
 ) -> None:
-    await s.schedule.release(user_id, calendar_id, run.job_id)
+    s.schedule.stage_release(pipe, user_id, calendar_id, run.job_id)
     if result.error is not None and result.error.code in _RELINK:
         log.info("syncs paused until the user links again user=%s", user_id)
-        await s.schedule.forget_user(user_id)
+        s.schedule.stage_forget_user(pipe, user_id)
 
 
 # sync_calendar ---------------------------------------------------------------------------------
@@ -59,21 +59,15 @@ class SyncCalendarData(BaseModel):
     reset: str | None = Field(default=None, description="Why stored state was dropped, if it was.")
 
 
-async def _calendar_synced(
-    s: Services, args: SyncCalendarArgs, run: JobRun, result: JobResult
+def _calendar_synced(
+    s: Services, args: SyncCalendarArgs, run: JobRun, result: JobResult, pipe: Pipeline
 ) -> None:
-    await _release(s, args.user_id, args.calendar_id, run, result)
+    _release(s, pipe, user_id=args.user_id, calendar_id=args.calendar_id, run=run, result=result)
 
 
 @job(needs=[READ_EVENTS], quiet=True, ended=_calendar_synced)
 async def sync_calendar(s: Services, args: SyncCalendarArgs, run: JobRun) -> SyncCalendarData:
     """Announce what changed in one calendar since it was last synced."""
-    if not await s.schedule.syncs(args.user_id, args.calendar_id):
-        # Under another id ("primary" for the email) or after the calendar left the list, its
-        # state would be a second one: every event announced again, and kept after a disconnect.
-        raise NotFound(
-            "the workers do not sync this calendar of the user; use its id from the calendar list"
-        )
     outcome = await s.sync.run(args.user_id, args.calendar_id)
     await s.push.keep(args.user_id, args.calendar_id)
     return SyncCalendarData(
@@ -100,10 +94,10 @@ class SyncCalendarsData(BaseModel):
     synced: int = Field(description="How many of the user's calendars are synced.")
 
 
-async def _list_synced(
-    s: Services, args: SyncCalendarsArgs, run: JobRun, result: JobResult
+def _list_synced(
+    s: Services, args: SyncCalendarsArgs, run: JobRun, result: JobResult, pipe: Pipeline
 ) -> None:
-    await _release(s, args.user_id, CALENDAR_LIST, run, result)
+    _release(s, pipe, user_id=args.user_id, calendar_id=CALENDAR_LIST, run=run, result=result)
 
 
 @job(needs=[READ_CALENDAR_LIST], quiet=True, ended=_list_synced)

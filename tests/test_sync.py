@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,9 +28,10 @@ from gcal.notifications import (
     SyncReset,
     parse_notification,
 )
+from gcal.scopes import CALENDAR_LIST_READONLY
 from gcal.services import open_services
 from gcal.sync import STATE_VERSION, SyncOutcome
-from gcal.sync_schedule import SyncSchedule
+from gcal.sync_schedule import SyncSchedule, member
 from jobs.registry import resolved
 from jobs.results import JobResult
 from tests.harness import CALENDAR, CalendarApi, Emulator
@@ -283,3 +286,36 @@ async def test_two_syncs_of_one_calendar_at_once_announce_a_change_once(
         quiet = await asyncio.gather(*(s.sync.run("u1", "primary") for _ in range(2)))
     assert [(o.created, o.updated, o.deleted) for o in quiet] == [(0, 0, 0), (0, 0, 0)]
     assert await stream.new() == []
+
+
+@pytest.mark.parametrize(
+    ("scopes", "code"),
+    [(None, None), ((CALENDAR_LIST_READONLY,), "scope_missing")],
+    ids=["ok", "must-link-again"],
+)
+async def test_a_sync_gives_back_its_lease_with_its_result_and_one_that_needs_a_new_link_pauses(
+    pipe: Pipeline, scopes: tuple[str, ...] | None, code: str | None
+) -> None:
+    schedule = SyncSchedule(pipe.redis, pipe.keys)
+    await schedule.add_user("u1")  # the calendar list is scheduled too
+    calendar, listing = member("u1", "primary"), member("u1")
+    job_id = f"sync-{uuid.uuid4().hex}"
+    # The lease the scheduler gives the job it enqueues (worker.scheduler).
+    await pipe.redis.zadd(pipe.keys.sync_running, {calendar: time.time() * 1000 + 3_600_000})
+    await pipe.redis.hset(pipe.keys.sync_jobs, calendar, job_id)  # type: ignore[misc]
+    if scopes is not None:
+        await pipe.link("u1", scopes=scopes)  # a grant that no longer covers reading events
+    result = await pipe.client.run(
+        "sync_calendar", {"user_id": "u1", "calendar_id": "primary"}, job_id=job_id, timeout=20
+    )
+    assert (result.error.code if result.error else None) == code
+    assert await pipe.redis.zscore(pipe.keys.sync_running, calendar) is None
+    assert await pipe.redis.hget(pipe.keys.sync_jobs, calendar) is None  # type: ignore[misc]
+    due = [await pipe.redis.zscore(pipe.keys.sync_due, m) for m in (calendar, listing)]
+    synced_calendars = await schedule.calendars("u1")
+    if code is None:
+        assert None not in due
+        assert synced_calendars == {"primary"}
+    else:  # nothing of the user's is synced until they link again
+        assert due == [None, None]
+        assert synced_calendars == set()

@@ -30,6 +30,7 @@ from typing import Any
 
 from arq import Retry
 from pydantic import BaseModel, ValidationError
+from redis.asyncio.client import Pipeline
 
 from gcal.errors import (
     GcalError,
@@ -84,18 +85,23 @@ async def run_job(
         result = checked
     else:
         result = await _execute(s, spec, checked, info, reports=reports, started=started)
-    # Written with arq's own end of the job, in one transaction (GcalWorker.finish_job).
-    stage_finish(
-        ctx,
-        info.job_id,
-        functools.partial(stage, keys=s.keys, result=result, notifier=s.notifier, quiet=spec.quiet),
+    ending = (
+        None
+        if spec.ended is None or isinstance(checked, JobResult)
+        else functools.partial(spec.ended, s, checked, info, result)
     )
+
+    def writes(pipe: Pipeline) -> None:
+        stage(pipe, s.keys, result, s.notifier, quiet=spec.quiet)
+        if ending is not None:
+            try:
+                ending(pipe)
+            except Exception:
+                log.exception("job %s (%s): its ending hook failed", info.job_id, spec.name)
+
+    # Written with arq's own end of the job, in one transaction (GcalWorker.finish_job).
+    stage_finish(ctx, info.job_id, writes)
     reports.finished(result, attempt=info.attempt, seconds=time.perf_counter() - started)
-    if spec.ended is not None and not isinstance(checked, JobResult):
-        try:
-            await spec.ended(s, checked, info, result)
-        except Exception:
-            log.exception("job %s (%s): its ending hook failed", info.job_id, spec.name)
     return {"ok": result.ok, "result_key": s.keys.result(info.job_id)}
 
 
