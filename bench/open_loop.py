@@ -12,7 +12,8 @@ Closed-loop load (``bench.load.lanes``) finds the saturation rate; an open loop 
 it shows the latency a producer sees when the worker is not the limit (and, past a stack's
 saturation, how its queue grows). The schedule is seeded, so every stack gets the same arrival
 times. A job counts as enqueued when its enqueue call starts; if the driver falls behind the
-schedule, ``max_lag_ms`` says by how much.
+schedule, ``max_lag_ms`` says by how much. The driver's garbage collector is paused while it
+enqueues and waits (``bench.load.collector_paused``): its pauses are not the stack's latency.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from bench.emulator_rate import cpu_seconds
+from bench.load import collector_paused
 from gcal.tasks import cancel
 
 Submit = Callable[[int], Awaitable["asyncio.Future[float]"]]
@@ -142,19 +144,20 @@ async def open_loop(
         arrived = await (await submit(i))
         latencies[i] = 1000 * (arrived - enqueued)
 
-    cpu0 = cpu_seconds(worker_pid)
-    t0 = due = time.perf_counter()
     lag = 0.0
     tasks: list[asyncio.Task[None]] = []
-    for i in range(count):
-        due += schedule.expovariate(rate)
-        if (delay := due - time.perf_counter()) > 0:
-            await asyncio.sleep(delay)
-        lag = max(lag, time.perf_counter() - due)
-        tasks.append(asyncio.create_task(one(i)))
-    _, late = await asyncio.wait(tasks, timeout=wait_seconds)
-    wall = time.perf_counter() - t0
-    cpu = cpu_seconds(worker_pid) - cpu0
+    with collector_paused():
+        cpu0 = cpu_seconds(worker_pid)
+        t0 = due = time.perf_counter()
+        for i in range(count):
+            due += schedule.expovariate(rate)
+            if (delay := due - time.perf_counter()) > 0:
+                await asyncio.sleep(delay)
+            lag = max(lag, time.perf_counter() - due)
+            tasks.append(asyncio.create_task(one(i)))
+        _, late = await asyncio.wait(tasks, timeout=wait_seconds)
+        wall = time.perf_counter() - t0
+        cpu = cpu_seconds(worker_pid) - cpu0
     for task in late:
         task.cancel()
     await asyncio.gather(*late, return_exceptions=True)
