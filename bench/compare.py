@@ -25,7 +25,10 @@ gets a fresh worker (``--smoke``: one per stack), warmed up, and is measured:
 * idle CPU: % of a core over a few idle seconds, once per stack and repeat, after warm-up;
 * noise: during each run, the CPU other processes took on the worker's core (``/proc/stat``
   less the worker's own), since the machine may be shared. CPU ms per job is the figure that
-  noise moves least; jobs/s and latency move with it.
+  noise moves least; jobs/s and latency move with it;
+* the machine's idle cost (``bench.idle_cost``), once per repeat on the worker's core: what the
+  same Python work costs after the core has idled, against back to back; a worker below
+  saturation pays it on every wait, so its CPU per job at 50 % load reads against it.
 
 The ceilings are measured once per repeat (saturation, RSS, idle). Everything repeats (default 3)
 and the summary takes medians; the ratios (``bench.compare_report``) are of the medians. The
@@ -52,6 +55,7 @@ from bench.celery_baseline import CONCURRENCY
 from bench.compare_report import Cell, IdleCpu, LoadRun
 from bench.cores import CoresBusy, CoreShare, driver_off_the_worker_core, peak_rss_mib
 from bench.emulator_rate import cpu_seconds
+from bench.idle_cost import IdleCost, on_worker_core
 from bench.jobs_env import JOB_TIMEOUT, WINDOW, JobsEnv, bench_env
 from bench.load import Rate, lanes, measure
 from bench.open_loop import open_loop
@@ -102,16 +106,21 @@ class Plan:
     load_jobs: int  # per open-loop run, at most
     wait_seconds: float  # for the last notifications of an open-loop run
     idle_seconds: float
+    idle_cost_units: int  # bench.idle_cost's units of work, each way
     fresh_workers: bool  # a new worker per (stack, scenario), else one per stack
 
     @classmethod
     def choose(cls, *, quick: bool, smoke: bool, repeats: int | None) -> Plan:
         if smoke:
-            plan = cls("smoke", 1, 4, 10, 20, 1.0, 0.2, 10, 15.0, 0.2, fresh_workers=False)
+            plan = cls("smoke", 1, 4, 10, 20, 1.0, 0.2, 10, 15.0, 0.2, 100, fresh_workers=False)
         elif quick:
-            plan = cls("quick", 1, 20, 100, 600, 3.0, 2.0, 1500, 30.0, 1.0, fresh_workers=True)
+            plan = cls(
+                "quick", 1, 20, 100, 600, 3.0, 2.0, 1500, 30.0, 1.0, 1000, fresh_workers=True
+            )
         else:
-            plan = cls("full", 3, 50, 200, 4000, 8.0, 6.0, 6000, 60.0, 3.0, fresh_workers=True)
+            plan = cls(
+                "full", 3, 50, 200, 4000, 8.0, 6.0, 6000, 60.0, 3.0, 2000, fresh_workers=True
+            )
         return plan if repeats is None else dataclasses.replace(plan, repeats=repeats)
 
 
@@ -131,6 +140,7 @@ class Comparison:
     cells: list[Cell] = dataclasses.field(default_factory=list)
     idle: list[IdleCpu] = dataclasses.field(default_factory=list)
     scaling: list[jobs_rate.Scaling] = dataclasses.field(default_factory=list)
+    idle_costs: list[IdleCost] = dataclasses.field(default_factory=list)
 
     @property
     def width(self) -> int:
@@ -167,6 +177,7 @@ class Comparison:
 
     async def repeat(self, repeat: int) -> None:
         rates: dict[tuple[str, int], float] = {}
+        self.idle_costs.append(await on_worker_core(self.plan.idle_cost_units))
         celeries = list(PREFETCH_MULTIPLIERS)
         if repeat % 2:
             celeries.reverse()  # neither baseline always runs on the fuller emulator
@@ -424,6 +435,7 @@ async def main(
         worker_exits=env.worker_exits,
         stacks=describe_stacks(env),
         scaling=comparison.scaling,
+        idle_costs=comparison.idle_costs,
         sync=sync_report.as_json(sync),
     )
     stamp = started.strftime("%Y%m%dT%H%M%SZ")

@@ -26,6 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.idle_cost import GAP_SECONDS, IdleCost
 from bench.jobs_rate import Scaling
 from bench.load import Rate
 from bench.open_loop import OpenLoopRun
@@ -244,6 +245,7 @@ def build(
     worker_exits: list[int | None],
     stacks: dict[str, str],
     scaling: list[Scaling] | None = None,
+    idle_costs: list[IdleCost] | None = None,
     sync: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The whole result, as the JSON file holds it (``sync``: the sync benchmark's, as
@@ -266,6 +268,13 @@ def build(
                 s.two_one_core_cores_busy[1] for s in scaling
             ),
         }
+    if idle_costs:
+        summary["idle_cost"] = {
+            "busy_us": median(c.busy_us for c in idle_costs),
+            "gapped_us": median(c.gapped_us for c in idle_costs),
+            "sleep_us": median(c.sleep_us for c in idle_costs),
+            "penalty": median(c.penalty for c in idle_costs),
+        }
     return {
         "benchmark": "compare",
         "started_at": started.isoformat(),
@@ -280,6 +289,7 @@ def build(
             {**dataclasses.asdict(s), "ratio": s.ratio, "ratio_one_core": s.ratio_one_core}
             for s in scaling or []
         ],
+        "idle_cost": [{**dataclasses.asdict(c), "penalty": c.penalty} for c in idle_costs or []],
         "sync": sync,
         "worker_exits": worker_exits,
     }
@@ -381,6 +391,16 @@ def table(result: dict[str, Any]) -> str:
             f"{_num(scaling['ratio_one_core'], 2)}x (cores busy "
             f"{_num(scaling['two_one_core_worker_core_busy_percent'])} / "
             f"{_num(scaling['two_one_core_other_core_busy_percent'])} %)"
+        )
+    cost = summary.get("idle_cost")
+    if cost:
+        lines.append(
+            f"The machine's idle cost (bench.idle_cost, on the worker's core): the same Python "
+            f"work {_num(cost['busy_us'])} us of CPU a unit back to back, "
+            f"{_num(cost['gapped_us'])} us with the process asleep {1000 * GAP_SECONDS:g} ms "
+            f"after each unit (the "
+            f"sleep and wake alone {_num(cost['sleep_us'])} us): a unit after an idle costs "
+            f"{_num(cost['penalty'], 2)}x"
         )
     lines.append(
         "busy: the worker's CPU over wall time at saturation; others: every other process's "

@@ -59,7 +59,11 @@ async def test_comparison_smoke_run_writes_every_figure(tmp_path: Path) -> None:
     assert set(result["stacks"]) == set(summary["stacks"])
     assert result["worker_exits"]
     assert all(code == 0 for code in result["worker_exits"])
-    # Two workers against one, and the sync benchmark's no-change round, in the same run.
+    # The machine's idle cost on the worker's core, two workers against one, and the sync
+    # benchmark's no-change round, in the same run.
+    cost = summary["idle_cost"]
+    assert set(cost) == {"busy_us", "gapped_us", "sleep_us", "penalty"}
+    assert all(number(v) and v > 0 for v in cost.values()), cost
     assert all(number(v) for v in summary["scaling"].values()), summary["scaling"]
     sync = result["sync"]
     assert sync["rounds"], sync
