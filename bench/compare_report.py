@@ -398,9 +398,8 @@ def table(result: dict[str, Any]) -> str:
             f"The machine's idle cost (bench.idle_cost, on the worker's core): the same Python "
             f"work {_num(cost['busy_us'])} us of CPU a unit back to back, "
             f"{_num(cost['gapped_us'])} us with the process asleep {1000 * GAP_SECONDS:g} ms "
-            f"after each unit (the "
-            f"sleep and wake alone {_num(cost['sleep_us'])} us): a unit after an idle costs "
-            f"{_num(cost['penalty'], 2)}x"
+            f"after each unit (the sleep and wake alone {_num(cost['sleep_us'])} us): a unit "
+            f"after an idle costs {_num(cost['penalty'], 2)}x"
         )
     lines.append(
         "busy: the worker's CPU over wall time at saturation; others: every other process's "

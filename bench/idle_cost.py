@@ -9,8 +9,8 @@ tenth of a millisecond) is timed by the thread's CPU clock three ways: back to b
 process asleep for :data:`GAP_SECONDS` after each unit, as a worker below saturation waits
 for its next job; and the sleep alone. Where a core keeps its caches and its clock warm over
 a short idle, the second costs the first plus the third; on a virtual machine it can cost
-well more (seen here: a unit 1.2-1.5 times as much after a millisecond asleep, and each sleep
-and wake 35-45 us). The comparison's jobs pay the same, once per wait for Redis or Google
+well more (seen here: a unit 1.2-2.0 times as much after a millisecond asleep, and each sleep
+and wake 32-47 us). The comparison's jobs pay the same, once per wait for Redis or Google
 that finds nothing ready, which is more often per job the fewer jobs there are.
 """
 
@@ -23,11 +23,13 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.children import WORKER_CPU, own_env, pinned
 
 GAP_SECONDS = 0.001
+ROOT = Path(__file__).resolve().parent.parent
 _DOCUMENT = json.dumps(
     {
         "items": [
@@ -90,6 +92,7 @@ async def on_worker_core(units: int) -> IdleCost:
     proc = await asyncio.create_subprocess_exec(
         *pinned([sys.executable, "-m", "bench.idle_cost", str(units)], WORKER_CPU),
         stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
         env=own_env(),
     )
     out, _ = await proc.communicate()
