@@ -37,6 +37,7 @@ from redis.asyncio import Redis
 from bench.emulator_rate import EmulatorProcess
 from bench.worker_child import WorkerProcess
 from devstack.redis_server import RedisServer
+from emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from gcal.crypto import Cipher, generate_key
 from gcal.keys import RedisKeys
 from gcal.settings import Settings
@@ -65,8 +66,10 @@ class JobsEnv:
         self.access_tokens: dict[str, str] = {}
         self.worker_exits: list[int | None] = []
         self.settings_json: dict[str, Any] = {
-            "client_id": "gcal-jobs-bench.apps.googleusercontent.com",
-            "client_secret": "bench-client-secret",
+            # The emulator's own client, whose grants the seed mints: a run longer than an
+            # access token's hour refreshes them, as production does.
+            "client_id": DEMO_CLIENT_ID,
+            "client_secret": DEMO_CLIENT_SECRET,
             "authorization_endpoint": f"{emulator_url}/o/oauth2/v2/auth",
             "token_endpoint": f"{emulator_url}/token",
             "revoke_endpoint": f"{emulator_url}/revoke",
@@ -140,7 +143,7 @@ class JobsEnv:
             tokens = StoredTokens(
                 access_token=minted["access_token"],
                 refresh_token=minted["refresh_token"],
-                expires_at=now + dt.timedelta(hours=1),  # fresh: no refresh during the run
+                expires_at=now + dt.timedelta(hours=1),  # as the seed minted it
                 scopes=frozenset({SCOPE}),
                 email=email,
                 linked_at=now,
