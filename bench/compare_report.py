@@ -270,10 +270,8 @@ def build(
         }
     if idle_costs:
         summary["idle_cost"] = {
-            "busy_us": median(c.busy_us for c in idle_costs),
-            "gapped_us": median(c.gapped_us for c in idle_costs),
-            "sleep_us": median(c.sleep_us for c in idle_costs),
-            "penalty": median(c.penalty for c in idle_costs),
+            name: median(getattr(c, name) for c in idle_costs)
+            for name in ("busy_us", "gapped_us", "sleep_us", "penalty")
         }
     return {
         "benchmark": "compare",
