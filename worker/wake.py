@@ -26,6 +26,10 @@ from gcal.tasks import cancel
 
 log = logging.getLogger(__name__)
 
+# Measured against 0 (a bare yield) in paired open-loop runs at 50 % and 80 % of saturation
+# (issue 11): with the 1 ms wait a job took less worker CPU in 28 of 30 pairs, about 7 % less
+# at 50 % load (median of 15 pairs), while p99 moved as much between runs of one setting as
+# between the two. Its price, at most 1 ms of latency a job, is inside the p99 measured.
 COALESCE_SECONDS = 0.001
 _RECONNECT_SECONDS = 1.0
 
