@@ -267,6 +267,10 @@ def build(
             "two_one_core_other_core_busy_percent": median(
                 s.two_one_core_cores_busy[1] for s in scaling
             ),
+            # Every worker's CPU over the jobs (ms): one, two spread, two on one core.
+            "one_cpu_ms_per_job": median(s.one_cpu_ms_per_job for s in scaling),
+            "two_cpu_ms_per_job": median(s.two_cpu_ms_per_job for s in scaling),
+            "two_one_core_cpu_ms_per_job": median(s.two_one_core_cpu_ms_per_job for s in scaling),
         }
     if idle_costs:
         summary["idle_cost"] = {
@@ -388,7 +392,10 @@ def table(result: dict[str, Any]) -> str:
             f"{_num(scaling['two_one_core_jobs_per_s'])} jobs/s, "
             f"{_num(scaling['ratio_one_core'], 2)}x (cores busy "
             f"{_num(scaling['two_one_core_worker_core_busy_percent'])} / "
-            f"{_num(scaling['two_one_core_other_core_busy_percent'])} %)"
+            f"{_num(scaling['two_one_core_other_core_busy_percent'])} %); the workers' CPU "
+            f"per job {_num(scaling['one_cpu_ms_per_job'], 2)}, "
+            f"{_num(scaling['two_cpu_ms_per_job'], 2)} and "
+            f"{_num(scaling['two_one_core_cpu_ms_per_job'], 2)} ms"
         )
     cost = summary.get("idle_cost")
     if cost:

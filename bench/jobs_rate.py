@@ -52,7 +52,7 @@ from bench.cores import CoresBusy
 from bench.emulator_rate import cpu_seconds
 from bench.jobs_env import JOB_TIMEOUT, SEEDED_EVENTS, WINDOW, JobsEnv, bench_env
 from bench.load import ArqCompletions, Rate, lanes, measure
-from bench.worker_child import NOOP_JOB
+from bench.worker_child import NOOP_JOB, WorkerProcess
 from jobs import wire
 from jobs.client import JobClient
 
@@ -106,7 +106,9 @@ class PollDelay:
 class Scaling:
     """+50 ms, 10-event get_events: jobs/s of one worker process, and of two: the second on
     the other core (beside the emulator, Redis and the driver), then both on the worker's
-    core; with how busy both cores were in each run (worker's core, other core; %)."""
+    core; with how busy both cores were in each run (worker's core, other core; %) and the
+    workers' CPU per job (every worker's CPU over the run's jobs, ms): where a second worker's
+    jobs cost what the first's do, it adds as many jobs/s as it has a core of its own for."""
 
     one_jobs_per_s: float
     two_jobs_per_s: float
@@ -114,6 +116,9 @@ class Scaling:
     one_cores_busy: tuple[float, float]
     two_cores_busy: tuple[float, float]
     two_one_core_cores_busy: tuple[float, float]
+    one_cpu_ms_per_job: float
+    two_cpu_ms_per_job: float
+    two_one_core_cpu_ms_per_job: float
 
     @property
     def ratio(self) -> float:
@@ -240,22 +245,34 @@ class Run:
         await self.env.set_latency(self.http, 50, endpoint="events.list")
         one = get_events_job(self.env, self.client, PAGE_SIZES[0])
 
-        async def rate(workers: int) -> tuple[float, tuple[float, float]]:
-            await lanes(workers * self.width, 30, workers * self.width, one)  # warm-up
-            cores = CoresBusy()
-            jobs, wall = await lanes(self.plan.jobs, self.plan.seconds, workers * self.width, one)
-            return jobs / wall, cores.percent()
+        async def rate(*workers: WorkerProcess) -> tuple[float, tuple[float, float], float]:
+            width = len(workers) * self.width
+            await lanes(width, 30, width, one)  # warm-up
+            cores, cpu = CoresBusy(), sum(cpu_seconds(w.pid) for w in workers)
+            jobs, wall = await lanes(self.plan.jobs, self.plan.seconds, width, one)
+            cpu = sum(cpu_seconds(w.pid) for w in workers) - cpu
+            return jobs / wall, cores.percent(), 1000 * cpu / jobs
 
         try:
-            async with self.env.worker("gcal"):
-                alone = await rate(1)
-            async with self.env.worker("gcal"), self.env.worker("gcal", 0):
-                spread = await rate(2)
-            async with self.env.worker("gcal"), self.env.worker("gcal"):
-                stacked = await rate(2)
+            async with self.env.worker("gcal") as first:
+                alone = await rate(first)
+            async with self.env.worker("gcal") as first, self.env.worker("gcal", 0) as second:
+                spread = await rate(first, second)
+            async with self.env.worker("gcal") as first, self.env.worker("gcal") as second:
+                stacked = await rate(first, second)
         finally:
             await self.env.set_latency(self.http, 0)
-        return Scaling(alone[0], spread[0], stacked[0], alone[1], spread[1], stacked[1])
+        return Scaling(
+            alone[0],
+            spread[0],
+            stacked[0],
+            alone[1],
+            spread[1],
+            stacked[1],
+            alone[2],
+            spread[2],
+            stacked[2],
+        )
 
     async def poll_delays(self) -> list[PollDelay]:
         pause = random.Random(1)  # noqa: S311 - a reproducible phase, not a secret
@@ -338,7 +355,9 @@ def report(result: JobsReport, plan: Plan) -> None:
         f"\nscaling, 10-event get_events at +50 ms: one worker {scaling.one_jobs_per_s:.0f} "
         f"jobs/s; two workers, one on each core, {scaling.two_jobs_per_s:.0f} jobs/s: "
         f"{scaling.ratio:.2f}x; both on the worker's core, "
-        f"{scaling.two_one_core_jobs_per_s:.0f} jobs/s: {scaling.ratio_one_core:.2f}x"
+        f"{scaling.two_one_core_jobs_per_s:.0f} jobs/s: {scaling.ratio_one_core:.2f}x; "
+        f"workers' CPU ms/job {scaling.one_cpu_ms_per_job:.2f}, {scaling.two_cpu_ms_per_job:.2f}, "
+        f"{scaling.two_one_core_cpu_ms_per_job:.2f}"
     )
     print(
         f"\npoll delay: idle worker CPU over {plan.idle_seconds:g} s, and enqueue-to-result "

@@ -64,7 +64,10 @@ async def test_comparison_smoke_run_writes_every_figure(tmp_path: Path) -> None:
     cost = summary["idle_cost"]
     assert set(cost) == {"busy_us", "gapped_us", "sleep_us", "penalty"}
     assert all(number(v) and v > 0 for v in cost.values()), cost
-    assert all(number(v) for v in summary["scaling"].values()), summary["scaling"]
+    scaling = summary["scaling"]
+    assert all(number(v) for v in scaling.values()), scaling
+    workers_cpu = ("one_cpu_ms_per_job", "two_cpu_ms_per_job", "two_one_core_cpu_ms_per_job")
+    assert all(scaling[key] > 0 for key in workers_cpu), scaling
     sync = result["sync"]
     assert sync["rounds"], sync
     for sync_round in sync["rounds"]:
