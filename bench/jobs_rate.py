@@ -107,8 +107,8 @@ class Scaling:
     """+50 ms, 10-event get_events: jobs/s of one worker process, and of two: the second on
     the other core (beside the emulator, Redis and the driver), then both on the worker's
     core; with how busy both cores were in each run (worker's core, other core; %) and the
-    workers' CPU per job (every worker's CPU over the run's jobs, ms): where a second worker's
-    jobs cost what the first's do, it adds as many jobs/s as it has a core of its own for."""
+    workers' CPU per job (every worker's CPU over the run's jobs, ms). Where two workers' jobs
+    cost what one's do, the workers do not contend: what two lack is a core each."""
 
     one_jobs_per_s: float
     two_jobs_per_s: float
@@ -263,15 +263,15 @@ class Run:
         finally:
             await self.env.set_latency(self.http, 0)
         return Scaling(
-            alone[0],
-            spread[0],
-            stacked[0],
-            alone[1],
-            spread[1],
-            stacked[1],
-            alone[2],
-            spread[2],
-            stacked[2],
+            one_jobs_per_s=alone[0],
+            two_jobs_per_s=spread[0],
+            two_one_core_jobs_per_s=stacked[0],
+            one_cores_busy=alone[1],
+            two_cores_busy=spread[1],
+            two_one_core_cores_busy=stacked[1],
+            one_cpu_ms_per_job=alone[2],
+            two_cpu_ms_per_job=spread[2],
+            two_one_core_cpu_ms_per_job=stacked[2],
         )
 
     async def poll_delays(self) -> list[PollDelay]:
@@ -356,8 +356,8 @@ def report(result: JobsReport, plan: Plan) -> None:
         f"jobs/s; two workers, one on each core, {scaling.two_jobs_per_s:.0f} jobs/s: "
         f"{scaling.ratio:.2f}x; both on the worker's core, "
         f"{scaling.two_one_core_jobs_per_s:.0f} jobs/s: {scaling.ratio_one_core:.2f}x; "
-        f"workers' CPU ms/job {scaling.one_cpu_ms_per_job:.2f}, {scaling.two_cpu_ms_per_job:.2f}, "
-        f"{scaling.two_one_core_cpu_ms_per_job:.2f}"
+        f"workers' CPU ms/job (one, two, two on one core) {scaling.one_cpu_ms_per_job:.2f}, "
+        f"{scaling.two_cpu_ms_per_job:.2f}, {scaling.two_one_core_cpu_ms_per_job:.2f}"
     )
     print(
         f"\npoll delay: idle worker CPU over {plan.idle_seconds:g} s, and enqueue-to-result "
