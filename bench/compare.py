@@ -211,9 +211,7 @@ class Comparison:
             f"{scaling.one_jobs_per_s:.0f} vs {scaling.two_jobs_per_s:.0f} jobs/s, "
             f"{scaling.ratio:.2f}x; both on the worker's core "
             f"{scaling.two_one_core_jobs_per_s:.0f} jobs/s, {scaling.ratio_one_core:.2f}x; "
-            f"the workers' CPU ms/job (one, two, two on one core) "
-            f"{scaling.one_cpu_ms_per_job:.2f}, {scaling.two_cpu_ms_per_job:.2f}, "
-            f"{scaling.two_one_core_cpu_ms_per_job:.2f}",
+            f"{scaling.cpu_per_job()}",
             file=sys.stderr,
             flush=True,
         )

@@ -235,6 +235,20 @@ def environment() -> dict[str, Any]:
     }
 
 
+# Two workers against one (bench.jobs_rate.Scaling), summarized as medians: jobs/s, the
+# ratios, and every worker's CPU over the jobs (ms): one, two spread, two on one core.
+SCALING_FIGURES = (
+    "one_jobs_per_s",
+    "two_jobs_per_s",
+    "ratio",
+    "two_one_core_jobs_per_s",
+    "ratio_one_core",
+    "one_cpu_ms_per_job",
+    "two_cpu_ms_per_job",
+    "two_one_core_cpu_ms_per_job",
+)
+
+
 def build(
     *,
     plan: dict[str, Any],
@@ -253,11 +267,8 @@ def build(
     summary = summarize(cells, idle)
     if scaling:
         summary["scaling"] = {
-            "one_jobs_per_s": median(s.one_jobs_per_s for s in scaling),
-            "two_jobs_per_s": median(s.two_jobs_per_s for s in scaling),
-            "ratio": median(s.ratio for s in scaling),
-            "two_one_core_jobs_per_s": median(s.two_one_core_jobs_per_s for s in scaling),
-            "ratio_one_core": median(s.ratio_one_core for s in scaling),
+            name: median(getattr(s, name) for s in scaling) for name in SCALING_FIGURES
+        } | {
             # How busy each core was (%): with the second worker on CPU 0, and with both on 1.
             "two_worker_core_busy_percent": median(s.two_cores_busy[0] for s in scaling),
             "two_other_core_busy_percent": median(s.two_cores_busy[1] for s in scaling),
@@ -267,10 +278,6 @@ def build(
             "two_one_core_other_core_busy_percent": median(
                 s.two_one_core_cores_busy[1] for s in scaling
             ),
-            # Every worker's CPU over the jobs (ms): one, two spread, two on one core.
-            "one_cpu_ms_per_job": median(s.one_cpu_ms_per_job for s in scaling),
-            "two_cpu_ms_per_job": median(s.two_cpu_ms_per_job for s in scaling),
-            "two_one_core_cpu_ms_per_job": median(s.two_one_core_cpu_ms_per_job for s in scaling),
         }
     if idle_costs:
         summary["idle_cost"] = {

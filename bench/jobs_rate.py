@@ -128,6 +128,13 @@ class Scaling:
     def ratio_one_core(self) -> float:
         return self.two_one_core_jobs_per_s / self.one_jobs_per_s
 
+    def cpu_per_job(self) -> str:
+        """The workers' CPU per job in each arrangement, as the reports print it."""
+        return (
+            f"the workers' CPU ms/job (one, two, two on one core) {self.one_cpu_ms_per_job:.2f}, "
+            f"{self.two_cpu_ms_per_job:.2f}, {self.two_one_core_cpu_ms_per_job:.2f}"
+        )
+
 
 @dataclass
 class JobsReport:
@@ -248,9 +255,9 @@ class Run:
         async def rate(*workers: WorkerProcess) -> tuple[float, tuple[float, float], float]:
             width = len(workers) * self.width
             await lanes(width, 30, width, one)  # warm-up
-            cores, cpu = CoresBusy(), sum(cpu_seconds(w.pid) for w in workers)
+            cores, cpu0 = CoresBusy(), sum(cpu_seconds(w.pid) for w in workers)
             jobs, wall = await lanes(self.plan.jobs, self.plan.seconds, width, one)
-            cpu = sum(cpu_seconds(w.pid) for w in workers) - cpu
+            cpu = sum(cpu_seconds(w.pid) for w in workers) - cpu0
             return jobs / wall, cores.percent(), 1000 * cpu / jobs
 
         try:
@@ -356,8 +363,7 @@ def report(result: JobsReport, plan: Plan) -> None:
         f"jobs/s; two workers, one on each core, {scaling.two_jobs_per_s:.0f} jobs/s: "
         f"{scaling.ratio:.2f}x; both on the worker's core, "
         f"{scaling.two_one_core_jobs_per_s:.0f} jobs/s: {scaling.ratio_one_core:.2f}x; "
-        f"workers' CPU ms/job (one, two, two on one core) {scaling.one_cpu_ms_per_job:.2f}, "
-        f"{scaling.two_cpu_ms_per_job:.2f}, {scaling.two_one_core_cpu_ms_per_job:.2f}"
+        f"{scaling.cpu_per_job()}"
     )
     print(
         f"\npoll delay: idle worker CPU over {plan.idle_seconds:g} s, and enqueue-to-result "
